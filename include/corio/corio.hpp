@@ -1,0 +1,17 @@
+#pragma once
+// Everything corio offers: #include <corio/corio.hpp>.
+
+#include <corio/error.hpp>
+#include <corio/gather.hpp>
+#include <corio/io.hpp>
+#include <corio/offload/thread_pool.hpp>
+#include <corio/outcome.hpp>
+#include <corio/run.hpp>
+#include <corio/spawn.hpp>
+#include <corio/sync/event.hpp>
+#include <corio/sync/lock.hpp>
+#include <corio/sync/queue.hpp>
+#include <corio/sync/semaphore.hpp>
+#include <corio/task.hpp>
+#include <corio/task_group.hpp>
+#include <corio/time.hpp>

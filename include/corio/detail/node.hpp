@@ -1,0 +1,113 @@
+#pragma once
+// The engine's shared vocabulary: a task node (what asyncio calls a Task: a unit the loop schedules and
+// cancels), the hooks a wait registers, and the loop core that awaiters touch inline.
+// Not part of the public API.
+
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <string>
+
+namespace corio::detail {
+
+struct TaskNode;
+
+/// A wait that cancellation can interrupt. `cancel()` must make sure the node is woken (now or later).
+struct CancelHook {
+    virtual void cancel() noexcept = 0;
+
+protected:
+    ~CancelHook() = default;
+};
+
+/// Told when a node it watches has finished (value, exception or cancellation). Must only schedule.
+struct JoinHook {
+    virtual void child_done(TaskNode* child) noexcept = 0;
+
+protected:
+    ~JoinHook() = default;
+};
+
+enum NodeFlags : std::uint32_t {
+    k_cancelled = 1u << 0,  // cancellation was requested (level-triggered: stays set)
+    k_done = 1u << 1,       // the root coroutine reached its final suspend
+    k_detached = 1u << 2,   // nobody owns the result: the frame frees itself when done
+    k_queued = 1u << 3,     // in the ready queue
+    k_adopted = 1u << 4,    // is a root node scheduled by the loop
+    k_started = 1u << 5,    // the coroutine has begun running (awaited or adopted)
+};
+
+/// A schedulable, cancellable unit. Embedded in every coroutine promise; a promise is a node's root when
+/// it was spawned (or started by gather, timeout, ...), and otherwise runs inside its awaiter's node.
+struct TaskNode {
+    TaskNode* m_next = nullptr;                  // ready-queue link
+    TaskNode* m_live_prev = nullptr;             // the loop's list of live root nodes
+    TaskNode* m_live_next = nullptr;
+    std::coroutine_handle<> m_resume;            // innermost suspended coroutine of this node
+    std::coroutine_handle<> m_frame;             // the root frame (valid when adopted)
+    CancelHook* m_wait = nullptr;                // the cancellable wait the node is parked in
+    JoinHook* m_joiner = nullptr;                // told when the node finishes
+    std::string* m_name = nullptr;               // optional, owned
+    std::uint32_t m_flags = 0;
+
+    TaskNode() noexcept = default;
+    TaskNode(const TaskNode&) = delete;
+    TaskNode& operator=(const TaskNode&) = delete;
+    ~TaskNode() { delete m_name; }
+
+    [[nodiscard]] bool cancelled() const noexcept { return (m_flags & k_cancelled) != 0; }
+    [[nodiscard]] bool done() const noexcept { return (m_flags & k_done) != 0; }
+};
+
+/// The part of the loop that awaiters use inline: the ready queue and the cooperative budget.
+struct LoopCore {
+    TaskNode* m_head = nullptr;
+    TaskNode** m_tail = &m_head;
+    int m_budget = 0;  // operations that may complete without suspending before a forced yield
+
+    void schedule(TaskNode* n) noexcept {
+        if (n->m_flags & k_queued) return;
+        n->m_flags |= k_queued;
+        n->m_next = nullptr;
+        *m_tail = n;
+        m_tail = &n->m_next;
+    }
+    /// Wake a parked node: it leaves its wait and is queued to run.
+    void wake(TaskNode* n) noexcept {
+        n->m_wait = nullptr;
+        schedule(n);
+    }
+};
+
+extern thread_local LoopCore* t_loop;
+
+/// The running loop of this thread; throws LoopClosedError when there is none.
+LoopCore& loop();
+
+/// Requests cancellation of a node: sets the flag and interrupts its current wait.
+void cancel_node(TaskNode* n) noexcept;
+
+/// Makes `n` (whose root frame is `frame`) a root node of the running loop and queues it.
+void adopt(TaskNode* n, std::coroutine_handle<> frame, JoinHook* joiner);
+
+/// The owner of a root node gives it up: freed now if done, else it frees itself when it finishes.
+void release(TaskNode* n) noexcept;
+
+/// Called from a root promise's final suspend.
+void node_finished(TaskNode* n, std::exception_ptr error) noexcept;
+
+/// True when the exception is a corio::CancelledError.
+[[nodiscard]] bool is_cancellation(const std::exception_ptr& e) noexcept;
+
+[[noreturn]] void throw_cancelled();
+
+// The per-thread recycling allocator for coroutine frames.
+void* frame_alloc(std::size_t size);
+void frame_free(void* p, std::size_t size) noexcept;
+
+/// Spend one unit of the running node's cooperative budget; true when it is exhausted (the caller must
+/// yield instead of completing inline).
+inline bool budget_exhausted(LoopCore& l) noexcept { return --l.m_budget < 0; }
+
+}  // namespace corio::detail

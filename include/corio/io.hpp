@@ -1,0 +1,49 @@
+#pragma once
+// Low-level awaitable I/O on file descriptors: the building blocks of net/ and fs/.
+
+#include <corio/detail/io_op.hpp>
+#include <corio/task.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <sys/socket.h>
+
+namespace corio {
+
+/// Reads up to `len` bytes into `buf` (at `offset`, or the file position when omitted); returns the count,
+/// 0 at end of file.
+///
+/// Cancellation: the read is cancelled in the kernel; CancelledError is raised unless it had already
+/// completed, in which case its result is returned. Errors: IoError naming the operation, fd and errno.
+/// Thread safety: loop thread only. Descriptors used under the epoll backend are made non-blocking.
+///
+///     std::array<std::byte, 4096> buf;
+///     std::size_t n = co_await corio::read(fd, buf.data(), buf.size());
+[[nodiscard]] detail::IoAwaiter<std::size_t> read(int fd, void* buf, std::size_t len, std::uint64_t offset = ~0ull);
+[[nodiscard]] detail::IoAwaiter<std::size_t> read(int fd, std::span<std::byte> buf);
+
+/// Writes up to `len` bytes (one write: it may write fewer); returns the count. As read() otherwise.
+[[nodiscard]] detail::IoAwaiter<std::size_t> write(int fd, const void* buf, std::size_t len,
+                                                    std::uint64_t offset = ~0ull);
+[[nodiscard]] detail::IoAwaiter<std::size_t> write(int fd, std::span<const std::byte> buf);
+
+/// recv(2)/send(2) on a socket, with flags. As read()/write() otherwise.
+[[nodiscard]] detail::IoAwaiter<std::size_t> recv(int fd, void* buf, std::size_t len, int flags = 0);
+[[nodiscard]] detail::IoAwaiter<std::size_t> send(int fd, const void* buf, std::size_t len, int flags = 0);
+
+/// Accepts a connection on a listening socket; returns the new descriptor (close-on-exec; getpeername(2)
+/// gives the peer). As read() otherwise.
+[[nodiscard]] detail::IoAwaiter<int> accept(int fd);
+
+/// Connects a socket to `addr`. As read() otherwise.
+[[nodiscard]] detail::IoAwaiter<void> connect(int fd, const sockaddr* addr, socklen_t len);
+
+/// Waits until `fd` is ready for `events` (POLLIN, POLLOUT, ...); returns the ready events.
+[[nodiscard]] detail::IoAwaiter<short> poll(int fd, short events);
+
+/// Closes a descriptor that corio operations used (it is forgotten by the backend first). Use this rather
+/// than ::close for such descriptors. Errors: none (a bad fd is ignored).
+void close(int fd) noexcept;
+
+}  // namespace corio

@@ -1,0 +1,371 @@
+// The event loop: turns, root-node bookkeeping, the cross-thread inbox, and corio::run.
+#include "loop.hpp"
+
+#include <corio/error.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+namespace corio::detail {
+
+thread_local LoopCore* t_loop = nullptr;
+
+LoopCore& loop() {
+    if (!t_loop)
+        throw LoopClosedError("no corio event loop is running on this thread: start one with corio::run()");
+    return *t_loop;
+}
+
+Loop& this_loop() { return static_cast<Loop&>(loop()); }
+
+// ---- the cross-thread inbox ------------------------------------------------------------------------------
+
+void RemoteQueue::push(RemoteItem* item) noexcept {
+    RemoteItem* old = m_head.load(std::memory_order_relaxed);
+    do {
+        item->m_rnext = old;
+    } while (!m_head.compare_exchange_weak(old, item, std::memory_order_seq_cst, std::memory_order_relaxed));
+    // Pairs with the loop's store of m_sleeping before it re-checks m_head and blocks.
+    if (m_sleeping.load(std::memory_order_seq_cst)) {
+        std::uint64_t one = 1;
+        [[maybe_unused]] auto n = ::write(m_wake_fd, &one, sizeof one);
+    }
+}
+
+RemoteItem* RemoteQueue::take_all() noexcept {
+    RemoteItem* list = m_head.exchange(nullptr, std::memory_order_acq_rel);
+    RemoteItem* fifo = nullptr;
+    while (list) {
+        RemoteItem* next = list->m_rnext;
+        list->m_rnext = fifo;
+        fifo = list;
+        list = next;
+    }
+    return fifo;
+}
+
+RemoteQueue* current_remote() { return this_loop().remote().get(); }
+void remote_push(RemoteQueue* q, RemoteItem* item) noexcept { q->push(item); }
+
+// ---- the loop ---------------------------------------------------------------------------------------------
+
+namespace {
+Backend backend_from_env() {
+    const char* v = std::getenv("CORIO_BACKEND");
+    if (!v || !*v) return Backend::automatic;
+    std::string_view s(v);
+    if (s == "epoll") return Backend::epoll;
+    if (s == "io_uring" || s == "uring") return Backend::io_uring;
+    if (s == "auto" || s == "automatic") return Backend::automatic;
+    throw Error("CORIO_BACKEND='" + std::string(s) + "' is not one of io_uring, epoll, auto");
+}
+}  // namespace
+
+Loop::Loop(const RunOptions& opts) : m_opts(opts), m_start(std::chrono::steady_clock::now()) {
+    m_remote = std::make_shared<RemoteQueue>();
+    int efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (efd < 0) throw IoError("eventfd", -1, errno);
+    m_remote->m_wake_fd = efd;
+    Backend want = opts.backend;
+    bool explicit_choice = want != Backend::automatic;
+    if (want == Backend::automatic) {
+        want = backend_from_env();
+        explicit_choice = want != Backend::automatic;
+    }
+    try {
+        if (want != Backend::epoll) {
+            std::string why;
+            m_io = make_uring_backend(efd, why);
+            if (!m_io && explicit_choice) throw Error("the io_uring backend was requested but is unavailable: " + why);
+        }
+        if (!m_io) m_io = make_epoll_backend(efd);
+    } catch (...) {
+        ::close(efd);
+        throw;
+    }
+    m_stats.backend = m_io->kind();
+}
+
+Loop::~Loop() {
+    {
+        std::lock_guard lock(m_remote->m_mutex);
+        m_remote->m_closed = true;
+        for (RemoteItem* i = m_remote->take_all(); i;) {
+            RemoteItem* next = i->m_rnext;
+            i->m_run(i);  // posted functions that raced with the end: run_posted sees t_loop == nullptr
+            i = next;
+        }
+        m_io.reset();
+        ::close(m_remote->m_wake_fd);
+        m_remote->m_wake_fd = -1;
+    }
+}
+
+void Loop::adopt(TaskNode* n, std::coroutine_handle<> frame, JoinHook* joiner) {
+    auto* p = static_cast<PromiseBase*>(n);
+    p->m_node = n;
+    n->m_frame = frame;
+    n->m_resume = frame;
+    n->m_joiner = joiner;
+    n->m_flags |= k_adopted | k_started;
+    n->m_live_prev = nullptr;
+    n->m_live_next = m_live;
+    if (m_live) m_live->m_live_prev = n;
+    m_live = n;
+    ++m_live_count;
+    ++m_stats.spawned;
+    schedule(n);
+}
+
+void Loop::finished(TaskNode* n) noexcept {
+    n->m_flags |= k_done;
+    n->m_wait = nullptr;
+    if (n->m_live_prev) n->m_live_prev->m_live_next = n->m_live_next;
+    else m_live = n->m_live_next;
+    if (n->m_live_next) n->m_live_next->m_live_prev = n->m_live_prev;
+    n->m_live_prev = n->m_live_next = nullptr;
+    if (--m_live_count == 0) m_return_now = true;
+    if (n->m_joiner) n->m_joiner->child_done(n);  // may take the error and detach the node
+    if (n->m_flags & k_detached) {
+        auto* p = static_cast<PromiseBase*>(n);
+        if (p->m_exception && !is_cancellation(p->m_exception)) report_unhandled(n, p->m_exception);
+        n->m_frame.destroy();
+    }
+}
+
+void Loop::report_unhandled(TaskNode* n, const std::exception_ptr& e) noexcept {
+    ++m_stats.unhandled;
+    std::string name = n->m_name ? *n->m_name : std::string("<unnamed>");
+    if (m_opts.on_unhandled) {
+        try {
+            m_opts.on_unhandled(e, name);
+            return;
+        } catch (...) {
+        }
+    }
+    std::fprintf(stderr, "corio: task %s failed and nobody awaited it: %s\n", name.c_str(), describe(e).c_str());
+}
+
+void Loop::cancel_all() noexcept {
+    for (TaskNode* n = m_live; n; n = n->m_live_next) cancel_node(n);
+}
+
+void Loop::cancel_joined_by(JoinHook* j) noexcept {
+    for (TaskNode* n = m_live; n; n = n->m_live_next)
+        if (n->m_joiner == j) cancel_node(n);
+}
+
+std::size_t Loop::detach_joined_by(JoinHook* j) noexcept {
+    std::size_t count = 0;
+    for (TaskNode* n = m_live; n; n = n->m_live_next)
+        if (n->m_joiner == j) {
+            n->m_joiner = nullptr;
+            n->m_flags |= k_detached;
+            ++count;
+        }
+    return count;
+}
+
+std::uint64_t Loop::tick_of(std::chrono::steady_clock::time_point t) const noexcept {
+    if (t <= m_start) return 0;
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(t - m_start).count());
+}
+
+bool Loop::add_timer(TimerEntry* t, std::chrono::steady_clock::time_point when) noexcept {
+    if (when == std::chrono::steady_clock::time_point::min() || when <= m_start) return false;
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(when - m_start).count();
+    std::uint64_t tick = static_cast<std::uint64_t>((ns + 999'999) / 1'000'000);  // rounded up
+    if (tick <= m_wheel.elapsed()) {
+        // Already due by the wheel's clock; it is due by the real clock only if `when` has passed.
+        if (when <= std::chrono::steady_clock::now()) return false;
+        tick = m_wheel.elapsed() + 1;
+    }
+    t->m_deadline = tick;
+    m_wheel.insert(t);
+    return true;
+}
+
+void Loop::remove_timer(TimerEntry* t) noexcept { m_wheel.remove(t); }
+
+void Loop::fire_timers() noexcept {
+    if (m_wheel.size() == 0) return;
+    m_wheel.advance(tick_of(std::chrono::steady_clock::now()));
+}
+
+void Loop::drain_remote() noexcept {
+    for (RemoteItem* i = m_remote->take_all(); i;) {
+        RemoteItem* next = i->m_rnext;
+        i->m_run(i);
+        i = next;
+    }
+}
+
+void Loop::turn() {
+    ++m_stats.turns;
+    int n = 0;
+    while (m_head && n < k_batch) {
+        TaskNode* t = m_head;
+        m_head = t->m_next;
+        if (!m_head) m_tail = &m_head;
+        t->m_flags &= ~k_queued;
+        m_budget = k_budget;
+        ++n;
+        t->m_resume.resume();
+    }
+    m_stats.resumes += static_cast<std::uint64_t>(n);
+    if (m_remote->m_head.load(std::memory_order_acquire)) drain_remote();
+    fire_timers();
+    if (m_head) {
+        if (m_io->busy()) {
+            ++m_stats.kernel_waits;
+            m_io->wait(0);
+        }
+        return;
+    }
+    if (m_return_now) {  // run_main has something to check before anyone sleeps
+        m_return_now = false;
+        return;
+    }
+    // Nothing to run: sleep in the kernel until I/O completes, a timer is due, or another thread wakes us.
+    std::int64_t timeout = -1;
+    if (auto e = m_wheel.next_expiration()) {
+        auto due = m_start + std::chrono::milliseconds(*e);
+        auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(due - std::chrono::steady_clock::now());
+        timeout = left.count() > 0 ? left.count() : 0;
+    }
+    m_remote->m_sleeping.store(true, std::memory_order_seq_cst);
+    if (m_remote->m_head.load(std::memory_order_seq_cst)) timeout = 0;
+    ++m_stats.kernel_waits;
+    m_io->wait(timeout);
+    m_remote->m_sleeping.store(false, std::memory_order_relaxed);
+    if (m_remote->m_head.load(std::memory_order_acquire)) drain_remote();
+    fire_timers();
+}
+
+void Loop::release_slots() noexcept {
+    for (int i = static_cast<int>(LoopSlot::count) - 1; i >= 0; --i) {
+        Slot s = m_slots[i];
+        m_slots[i] = {};
+        if (s.ptr && s.destroy) s.destroy(s.ptr);
+    }
+}
+
+void Loop::run_main(PromiseBase* main, std::coroutine_handle<> frame) {
+    struct MainJoin final : JoinHook {
+        void child_done(TaskNode*) noexcept override {}
+    } join;
+    adopt(main, frame, &join);
+    try {
+        while (!main->done()) turn();
+        // asyncio.run's ending: cancel what is still running, and wait for it.
+        cancel_all();
+        while (m_live_count > 0 || m_head) turn();
+    } catch (...) {
+        release_slots();
+        throw;
+    }
+    release_slots();  // the default thread pool: its workers are joined here
+}
+
+LoopStatistics Loop::statistics() const noexcept {
+    LoopStatistics s = m_stats;
+    s.live = m_live_count;
+    s.io_submitted = m_io->m_submitted;
+    s.timers_pending = m_wheel.size();
+    return s;
+}
+
+// ---- nodes ------------------------------------------------------------------------------------------------
+
+void cancel_node(TaskNode* n) noexcept {
+    if (n->m_flags & (k_cancelled | k_done)) return;
+    n->m_flags |= k_cancelled;
+    if (CancelHook* w = n->m_wait) {
+        n->m_wait = nullptr;
+        w->cancel();
+    }
+}
+
+void adopt(TaskNode* n, std::coroutine_handle<> frame, JoinHook* joiner) { this_loop().adopt(n, frame, joiner); }
+
+void release(TaskNode* n) noexcept {
+    if (n->done()) n->m_frame.destroy();
+    else n->m_flags |= k_detached;
+}
+
+void node_finished(TaskNode* n, std::exception_ptr) noexcept { static_cast<Loop*>(t_loop)->finished(n); }
+
+bool is_cancellation(const std::exception_ptr& e) noexcept {
+    if (!e) return false;
+    try {
+        std::rethrow_exception(e);
+    } catch (const CancelledError&) {
+        return true;
+    } catch (...) {
+        return false;
+    }
+}
+
+void throw_cancelled() { throw CancelledError(); }
+
+void throw_bad_await(bool moved_from) {
+    if (moved_from) throw Error("co_await on a moved-from corio::Task (it holds no coroutine)");
+    throw Error("corio::Task was already awaited or started: a Task runs once; keep its result instead");
+}
+
+bool add_timer(TimerEntry* t, std::chrono::steady_clock::time_point when) { return this_loop().add_timer(t, when); }
+void remove_timer(TimerEntry* t) noexcept { static_cast<Loop*>(t_loop)->remove_timer(t); }
+
+void run_loop(PromiseBase* main, std::coroutine_handle<> frame, const RunOptions& opts) {
+    if (t_loop)
+        throw NestedLoopError(
+            "corio::run() was called on a thread whose event loop is already running; inside a coroutine, "
+            "co_await the task (or corio::spawn it) instead of calling run()");
+    Loop loop(opts);
+    t_loop = &loop;
+    struct Reset {
+        ~Reset() { t_loop = nullptr; }
+    } reset;
+    loop.run_main(main, frame);
+}
+
+}  // namespace corio::detail
+
+namespace corio {
+
+LoopStatistics loop_statistics() { return detail::this_loop().statistics(); }
+Backend current_backend() { return detail::this_loop().io().kind(); }
+
+namespace {
+struct Posted final : detail::RemoteItem {
+    std::function<void()> fn;
+};
+void run_posted(detail::RemoteItem* item) {
+    std::unique_ptr<Posted> p(static_cast<Posted*>(item));
+    if (!detail::t_loop) return;  // the loop ended before it could run
+    try {
+        p->fn();
+    } catch (...) {
+        std::fprintf(stderr, "corio: a function posted to the loop threw: %s\n",
+                     describe(std::current_exception()).c_str());
+    }
+}
+}  // namespace
+
+LoopHandle LoopHandle::current() { return LoopHandle(detail::this_loop().remote()); }
+
+void LoopHandle::post(std::function<void()> fn) const {
+    if (!m_queue) throw LoopClosedError("post() on an empty corio::LoopHandle");
+    auto item = std::make_unique<Posted>();
+    item->fn = std::move(fn);
+    item->m_run = &run_posted;
+    std::lock_guard lock(m_queue->m_mutex);
+    if (m_queue->m_closed) throw LoopClosedError("post(): the loop this LoopHandle refers to has ended");
+    m_queue->push(item.release());
+}
+
+}  // namespace corio

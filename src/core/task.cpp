@@ -1,0 +1,111 @@
+// Coroutine frames (the per-thread recycling allocator) and the error types.
+#include <corio/detail/node.hpp>
+#include <corio/error.hpp>
+
+#include <cstring>
+#include <new>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define CORIO_NO_FRAME_CACHE 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CORIO_NO_FRAME_CACHE 1
+#endif
+#endif
+
+namespace corio::detail {
+
+#ifndef CORIO_NO_FRAME_CACHE
+namespace {
+// Frames are rounded up to 64-byte classes up to 2 KiB; each thread keeps a free list per class, capped so
+// that a burst (a million finished tasks) returns memory to malloc instead of being hoarded.
+constexpr std::size_t k_granule = 64;
+constexpr std::size_t k_classes = 32;
+constexpr std::uint32_t k_cap = 4096;
+
+struct FreeBlock {
+    FreeBlock* next;
+};
+
+struct FrameCache {
+    FreeBlock* heads[k_classes] = {};
+    std::uint32_t counts[k_classes] = {};
+    ~FrameCache() {
+        for (auto*& h : heads)
+            while (h) {
+                FreeBlock* n = h->next;
+                ::operator delete(h);
+                h = n;
+            }
+    }
+};
+thread_local FrameCache t_frames;
+}  // namespace
+
+void* frame_alloc(std::size_t size) {
+    std::size_t c = (size - 1) / k_granule;
+    if (c < k_classes) {
+        FrameCache& fc = t_frames;
+        if (FreeBlock* b = fc.heads[c]) {
+            fc.heads[c] = b->next;
+            --fc.counts[c];
+            return b;
+        }
+        return ::operator new((c + 1) * k_granule);
+    }
+    return ::operator new(size);
+}
+
+void frame_free(void* p, std::size_t size) noexcept {
+    std::size_t c = (size - 1) / k_granule;
+    if (c < k_classes) {
+        FrameCache& fc = t_frames;
+        if (fc.counts[c] < k_cap) {
+            auto* b = static_cast<FreeBlock*>(p);
+            b->next = fc.heads[c];
+            fc.heads[c] = b;
+            ++fc.counts[c];
+            return;
+        }
+    }
+    ::operator delete(p);
+}
+#else
+void* frame_alloc(std::size_t size) { return ::operator new(size); }
+void frame_free(void* p, std::size_t) noexcept { ::operator delete(p); }
+#endif
+
+}  // namespace corio::detail
+
+namespace corio {
+
+std::string describe(const std::exception_ptr& e) {
+    if (!e) return "no exception";
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+        return x.what();
+    } catch (...) {
+        return "unknown exception";
+    }
+}
+
+namespace {
+std::string group_message(const std::vector<std::exception_ptr>& errors) {
+    std::string m = std::to_string(errors.size()) + (errors.size() == 1 ? " task failed" : " tasks failed");
+    std::size_t i = 0;
+    for (auto& e : errors) {
+        m += i++ ? "; " : ": ";
+        m += describe(e);
+    }
+    return m;
+}
+}  // namespace
+
+ExceptionGroup::ExceptionGroup(std::vector<std::exception_ptr> errors)
+    : Error(group_message(errors)), m_errors(std::move(errors)) {}
+
+IoError::IoError(const char* op, int fd, int err)
+    : Error(std::string(op) + " on fd " + std::to_string(fd) + " failed: " + std::strerror(err)), m_errno(err) {}
+
+}  // namespace corio

@@ -1,0 +1,122 @@
+// The thread pool: a mutex-guarded intrusive FIFO of jobs and a condition variable. Finished jobs go back
+// to their loop through its lock-free inbox (one eventfd write at most per wake-up of the loop).
+#include "../core/loop.hpp"
+
+#include <corio/offload/thread_pool.hpp>
+
+#include <condition_variable>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+namespace corio {
+
+struct ThreadPool::Impl {
+    mutable std::mutex mutex;
+    std::condition_variable cv;
+    detail::ThreadJob* head = nullptr;
+    detail::ThreadJob* tail = nullptr;
+    std::size_t queued = 0;
+    std::size_t running = 0;
+    std::uint64_t completed = 0;
+    bool stopping = false;
+    std::vector<std::thread> workers;
+
+    void unlink(detail::ThreadJob* j) noexcept {
+        if (j->m_jprev) j->m_jprev->m_jnext = j->m_jnext;
+        else head = j->m_jnext;
+        if (j->m_jnext) j->m_jnext->m_jprev = j->m_jprev;
+        else tail = j->m_jprev;
+        j->m_jnext = j->m_jprev = nullptr;
+        j->m_queued = false;
+        --queued;
+    }
+
+    void work() {
+        std::unique_lock lock(mutex);
+        for (;;) {
+            cv.wait(lock, [&] { return head || stopping; });
+            if (!head) return;  // stopping, and the queue is drained
+            detail::ThreadJob* j = head;
+            unlink(j);
+            ++running;
+            lock.unlock();
+            j->m_exec(j);
+            detail::RemoteQueue* home = j->m_home;
+            lock.lock();
+            --running;
+            ++completed;
+            // Hand back last: after this the job may be freed by its loop at any moment.
+            detail::remote_push(home, j);
+        }
+    }
+};
+
+namespace {
+std::size_t hardware_threads() {
+    unsigned n = std::thread::hardware_concurrency();
+    return n ? n : 1;
+}
+}  // namespace
+
+ThreadPool::ThreadPool() : ThreadPool(hardware_threads()) {}
+
+ThreadPool::ThreadPool(std::size_t threads) : m_impl(std::make_unique<Impl>()) {
+    if (threads == 0) throw std::invalid_argument("corio::ThreadPool: threads must be >= 1, got 0");
+    m_impl->workers.reserve(threads);
+    for (std::size_t i = 0; i < threads; ++i) m_impl->workers.emplace_back([impl = m_impl.get()] { impl->work(); });
+}
+
+ThreadPool::~ThreadPool() {
+    {
+        std::lock_guard lock(m_impl->mutex);
+        m_impl->stopping = true;
+    }
+    m_impl->cv.notify_all();
+    for (auto& t : m_impl->workers) t.join();
+}
+
+void ThreadPool::enqueue(detail::ThreadJob* job) {
+    {
+        std::lock_guard lock(m_impl->mutex);
+        job->m_jnext = nullptr;
+        job->m_jprev = m_impl->tail;
+        if (m_impl->tail) m_impl->tail->m_jnext = job;
+        else m_impl->head = job;
+        m_impl->tail = job;
+        job->m_queued = true;
+        ++m_impl->queued;
+    }
+    m_impl->cv.notify_one();
+}
+
+bool ThreadPool::try_remove(detail::ThreadJob* job) noexcept {
+    std::lock_guard lock(m_impl->mutex);
+    if (!job->m_queued) return false;
+    m_impl->unlink(job);
+    return true;
+}
+
+ThreadPool::Statistics ThreadPool::statistics() const {
+    std::lock_guard lock(m_impl->mutex);
+    return {m_impl->workers.size(), m_impl->queued, m_impl->running, m_impl->completed};
+}
+
+std::size_t ThreadPool::size() const noexcept { return m_impl->workers.size(); }
+
+ThreadPool& default_thread_pool() {
+    detail::Loop& l = detail::this_loop();
+    if (auto* p = static_cast<ThreadPool*>(l.slot(detail::LoopSlot::thread_pool))) return *p;
+    std::size_t n = l.options().threads;
+    auto* pool = n ? new ThreadPool(n) : new ThreadPool();
+    l.set_slot(detail::LoopSlot::thread_pool, pool, [](void* p) { delete static_cast<ThreadPool*>(p); });
+    return *pool;
+}
+
+namespace detail {
+void job_enqueue(ThreadPool* pool, ThreadJob* job) { pool->enqueue(job); }
+bool job_try_remove(ThreadPool* pool, ThreadJob* job) noexcept { return pool->try_remove(job); }
+}  // namespace detail
+
+}  // namespace corio
