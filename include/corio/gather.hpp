@@ -41,7 +41,7 @@ template <class T>
 /// for void). Failure and cancellation as the vector form.
 ///
 ///     auto [user, orders] = co_await corio::gather(get_user(id), get_orders(id));
-template <class... A>
+template <detail::TaskLike... A>
     requires(sizeof...(A) > 0)
 [[nodiscard]] auto gather(A&&... tasks) -> Task<std::tuple<detail::unit_t<typename detail::task_of_t<A>::value_type>...>> {
     return [](detail::task_of_t<A>... ts) -> Task<std::tuple<detail::unit_t<typename detail::task_of_t<A>::value_type>...>> {
@@ -72,7 +72,7 @@ template <class T>
 }
 
 /// Tuple form of gather_settled.
-template <class... A>
+template <detail::TaskLike... A>
     requires(sizeof...(A) > 0)
 [[nodiscard]] auto gather_settled(A&&... tasks) -> Task<std::tuple<Outcome<typename detail::task_of_t<A>::value_type>...>> {
     return [](detail::task_of_t<A>... ts) -> Task<std::tuple<Outcome<typename detail::task_of_t<A>::value_type>...>> {

@@ -24,7 +24,7 @@ struct RunOptions {
     /// Threads of the loop's default ThreadPool (to_thread); 0 means one per hardware thread.
     std::size_t threads = 0;
     /// Called with the error of a detached task that failed (default: printed to stderr).
-    std::function<void(std::exception_ptr error, const std::string& task_name)> on_unhandled;
+    std::function<void(std::exception_ptr error, const std::string& task_name)> on_unhandled = {};
 };
 
 /// Counters of the running loop.

@@ -74,6 +74,13 @@ JoinHandle<T> spawn(Task<T> task) {
     return JoinHandle<T>(h);
 }
 
+/// spawn() for any corio awaitable (sleep, I/O, a primitive's wait, ...).
+template <class A>
+    requires(!is_task<A>::value) && requires(A a) { detail::as_task(std::move(a)); }
+auto spawn(A awaitable) {
+    return spawn(detail::as_task(std::move(awaitable)));
+}
+
 /// As spawn(task), naming the task for reports.
 template <class T>
 JoinHandle<T> spawn(Task<T> task, std::string name) {

@@ -91,9 +91,18 @@ inline Task<void> Promise<void>::get_return_object() noexcept {
     return Task<void>(std::coroutine_handle<Promise<void>>::from_promise(*this));
 }
 
-/// Anything `co_await`-able by a corio coroutine that can be turned into a Task (for gather etc.).
 template <class A>
-auto as_task(A a) -> Task<decltype(std::declval<A&>().await_resume())> {
+decltype(auto) get_awaiter(A& a) {
+    if constexpr (requires { a.operator co_await(); }) return a.operator co_await();
+    else return (a);
+}
+template <class A>
+using await_result_t = decltype(get_awaiter(std::declval<A&>()).await_resume());
+
+/// Anything `co_await`-able by a corio coroutine (an awaiter, or a type with operator co_await such as
+/// JoinHandle) turned into a Task, for gather, timeout, spawn.
+template <class A>
+auto as_task(A a) -> Task<await_result_t<A>> {
     co_return co_await std::move(a);
 }
 }  // namespace detail

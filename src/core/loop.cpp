@@ -256,8 +256,10 @@ void Loop::release_slots() noexcept {
 
 void Loop::run_main(PromiseBase* main, std::coroutine_handle<> frame) {
     struct MainJoin final : JoinHook {
-        void child_done(TaskNode*) noexcept override {}
-    } join;
+        Loop* loop;
+        explicit MainJoin(Loop* l) : loop(l) {}
+        void child_done(TaskNode*) noexcept override { loop->m_return_now = true; }
+    } join(this);
     adopt(main, frame, &join);
     try {
         while (!main->done()) turn();

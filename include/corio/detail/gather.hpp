@@ -27,6 +27,11 @@ auto to_task(A&& a) {
 template <class A>
 using task_of_t = decltype(to_task(std::declval<A>()));
 
+/// A Task, or a corio awaitable that converts to one.
+template <class A>
+concept TaskLike = is_task<std::remove_cvref_t<A>>::value ||
+                   requires(std::remove_cvref_t<A>& a) { get_awaiter(a).await_resume(); };
+
 template <class T>
 void check_task(const Task<T>& t) {
     if (!t.valid()) throw_bad_await(true);
