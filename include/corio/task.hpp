@@ -52,10 +52,7 @@ public:
         return std::move(*this);
     }
     void set_name(std::string name) {
-        if (!m_h) return;
-        auto& p = m_h.promise();
-        if (p.m_name) *p.m_name = std::move(name);
-        else p.m_name = new std::string(std::move(name));
+        if (m_h) detail::set_node_name(&m_h.promise(), std::move(name));
     }
 
     auto operator co_await() & { return detail::TaskAwaiter<T, false>{start()}; }

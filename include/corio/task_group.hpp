@@ -42,6 +42,13 @@ public:
         ++m_spawned;
     }
 
+    /// Starts any corio awaitable (sleep, I/O, ...) as a child.
+    template <class A>
+        requires(!is_task<A>::value) && requires(A a) { detail::as_task(std::move(a)); }
+    void spawn(A awaitable) {
+        spawn(detail::as_task(std::move(awaitable)));
+    }
+
     /// Cancels every running child (also what happens when the task in join() is cancelled).
     void cancel() noexcept override;
 

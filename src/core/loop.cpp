@@ -139,7 +139,7 @@ void Loop::finished(TaskNode* n) noexcept {
 
 void Loop::report_unhandled(TaskNode* n, const std::exception_ptr& e) noexcept {
     ++m_stats.unhandled;
-    std::string name = n->m_name ? *n->m_name : std::string("<unnamed>");
+    std::string name = n->m_flags & k_named ? node_name(n) : std::string("<unnamed>");
     if (m_opts.on_unhandled) {
         try {
             m_opts.on_unhandled(e, name);

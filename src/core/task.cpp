@@ -3,7 +3,10 @@
 #include <corio/error.hpp>
 
 #include <cstring>
+#include <mutex>
 #include <new>
+#include <string>
+#include <unordered_map>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define CORIO_NO_FRAME_CACHE 1
@@ -17,10 +20,10 @@ namespace corio::detail {
 
 #ifndef CORIO_NO_FRAME_CACHE
 namespace {
-// Frames are rounded up to 64-byte classes up to 2 KiB; each thread keeps a free list per class, capped so
+// Frames are rounded up to 16-byte classes up to 2 KiB; each thread keeps a free list per class, capped so
 // that a burst (a million finished tasks) returns memory to malloc instead of being hoarded.
-constexpr std::size_t k_granule = 64;
-constexpr std::size_t k_classes = 32;
+constexpr std::size_t k_granule = 16;
+constexpr std::size_t k_classes = 128;
 constexpr std::uint32_t k_cap = 4096;
 
 struct FreeBlock {
@@ -74,6 +77,31 @@ void frame_free(void* p, std::size_t size) noexcept {
 void* frame_alloc(std::size_t size) { return ::operator new(size); }
 void frame_free(void* p, std::size_t) noexcept { ::operator delete(p); }
 #endif
+
+namespace {
+std::mutex g_names_mutex;
+std::unordered_map<const TaskNode*, std::string>& names() {
+    static auto* m = new std::unordered_map<const TaskNode*, std::string>();  // outlives every task
+    return *m;
+}
+}  // namespace
+
+void set_node_name(TaskNode* n, std::string name) {
+    std::lock_guard lock(g_names_mutex);
+    names()[n] = std::move(name);
+    n->m_flags |= k_named;
+}
+
+std::string node_name(const TaskNode* n) {
+    std::lock_guard lock(g_names_mutex);
+    auto it = names().find(n);
+    return it == names().end() ? std::string() : it->second;
+}
+
+void drop_node_name(TaskNode* n) noexcept {
+    std::lock_guard lock(g_names_mutex);
+    names().erase(n);
+}
 
 }  // namespace corio::detail
 

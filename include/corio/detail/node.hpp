@@ -36,7 +36,14 @@ enum NodeFlags : std::uint32_t {
     k_queued = 1u << 3,     // in the ready queue
     k_adopted = 1u << 4,    // is a root node scheduled by the loop
     k_started = 1u << 5,    // the coroutine has begun running (awaited or adopted)
+    k_named = 1u << 6,      // has an entry in the name table
 };
+
+struct TaskNode;
+/// Task names live in a side table (few tasks are named; a pointer in every frame would cost more).
+void set_node_name(TaskNode* n, std::string name);
+[[nodiscard]] std::string node_name(const TaskNode* n);
+void drop_node_name(TaskNode* n) noexcept;
 
 /// A schedulable, cancellable unit. Embedded in every coroutine promise; a promise is a node's root when
 /// it was spawned (or started by gather, timeout, ...), and otherwise runs inside its awaiter's node.
@@ -48,13 +55,14 @@ struct TaskNode {
     std::coroutine_handle<> m_frame;             // the root frame (valid when adopted)
     CancelHook* m_wait = nullptr;                // the cancellable wait the node is parked in
     JoinHook* m_joiner = nullptr;                // told when the node finishes
-    std::string* m_name = nullptr;               // optional, owned
     std::uint32_t m_flags = 0;
 
     TaskNode() noexcept = default;
     TaskNode(const TaskNode&) = delete;
     TaskNode& operator=(const TaskNode&) = delete;
-    ~TaskNode() { delete m_name; }
+    ~TaskNode() {
+        if (m_flags & k_named) drop_node_name(this);
+    }
 
     [[nodiscard]] bool cancelled() const noexcept { return (m_flags & k_cancelled) != 0; }
     [[nodiscard]] bool done() const noexcept { return (m_flags & k_done) != 0; }
