@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string_view>
 #include <sys/eventfd.h>
+#include <thread>
 #include <unistd.h>
 
 namespace corio::detail {
@@ -25,6 +26,9 @@ Loop& this_loop() { return static_cast<Loop&>(loop()); }
 // ---- the cross-thread inbox ------------------------------------------------------------------------------
 
 void RemoteQueue::push(RemoteItem* item) noexcept {
+    // Counted from before the item is visible until after the last touch of this queue: the loop may see the
+    // item, finish and be destroyed at once, and waits for m_pushing to drop to zero before it does.
+    m_pushing.fetch_add(1, std::memory_order_seq_cst);
     RemoteItem* old = m_head.load(std::memory_order_relaxed);
     do {
         item->m_rnext = old;
@@ -34,6 +38,7 @@ void RemoteQueue::push(RemoteItem* item) noexcept {
         std::uint64_t one = 1;
         [[maybe_unused]] auto n = ::write(m_wake_fd, &one, sizeof one);
     }
+    m_pushing.fetch_sub(1, std::memory_order_release);
 }
 
 RemoteItem* RemoteQueue::take_all() noexcept {
@@ -91,6 +96,7 @@ Loop::Loop(const RunOptions& opts) : m_opts(opts), m_start(std::chrono::steady_c
 }
 
 Loop::~Loop() {
+    while (m_remote->m_pushing.load(std::memory_order_acquire) > 0) std::this_thread::yield();
     {
         std::lock_guard lock(m_remote->m_mutex);
         m_remote->m_closed = true;

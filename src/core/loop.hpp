@@ -23,6 +23,7 @@ namespace corio::detail {
 struct RemoteQueue {
     std::atomic<RemoteItem*> m_head{nullptr};
     std::atomic<bool> m_sleeping{false};
+    std::atomic<int> m_pushing{0};  // pushes in progress: the loop may not end (close the fd) under one
     int m_wake_fd = -1;
     std::mutex m_mutex;  // guards m_closed (post/close only)
     bool m_closed = false;

@@ -21,7 +21,7 @@ Task<T> to_task(Task<T>&& t) noexcept {
 }
 template <class A>
     requires(!is_task<std::remove_cvref_t<A>>::value)
-auto to_task(A&& a) {
+auto to_task(A&& a) -> decltype(as_task(std::forward<A>(a))) {
     return as_task(std::forward<A>(a));
 }
 template <class A>

@@ -42,9 +42,11 @@ public:
 
     /// Runs f(args...) on a worker; the Task completes on the calling loop with its result.
     template <class F, class... A>
-    [[nodiscard]] auto submit(F f, A... args) -> Task<std::invoke_result_t<F&, A&...>> {
-        using R = std::invoke_result_t<F&, A&...>;
-        auto call = [f = std::move(f), ... a = std::move(args)]() mutable -> R { return std::invoke(f, a...); };
+    [[nodiscard]] auto submit(F f, A... args) -> Task<std::invoke_result_t<F, A...>> {
+        using R = std::invoke_result_t<F, A...>;
+        auto call = [f = std::move(f), ... a = std::move(args)]() mutable -> R {
+            return std::invoke(std::move(f), std::move(a)...);  // called once: the arguments are moved in
+        };
         co_return co_await detail::JobAwaiter<decltype(call), R>(this, std::move(call));
     }
 
@@ -68,7 +70,7 @@ ThreadPool& default_thread_pool();
 ///
 ///     auto text = co_await corio::to_thread(read_big_file, path);
 template <class F, class... A>
-[[nodiscard]] auto to_thread(F f, A... args) -> Task<std::invoke_result_t<F&, A&...>> {
+[[nodiscard]] auto to_thread(F f, A... args) -> Task<std::invoke_result_t<F, A...>> {
     return default_thread_pool().submit(std::move(f), std::move(args)...);
 }
 
