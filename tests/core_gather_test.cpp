@@ -158,6 +158,18 @@ TEST(WhenAny, WinnersExceptionIsRethrown) {
     EXPECT_THROW(corio::run(body()), std::runtime_error);
 }
 
+TEST(WhenAny, TupleFormReturnsAVariantAtTheWinnersIndex) {
+    auto body = []() -> corio::Task<std::variant<int, std::string, std::monostate>> {
+        co_return co_await corio::when_any(after(1, 1000 * 3600), []() -> corio::Task<std::string> {
+            co_await corio::sleep(2ms);
+            co_return "second";
+        }(), corio::sleep(1h));
+    };
+    auto v = corio::run(body());
+    ASSERT_EQ(v.index(), 1u);
+    EXPECT_EQ(std::get<1>(v), "second");
+}
+
 TEST(WhenAny, EmptyVectorThrowsInvalidArgument) {
     auto body = []() -> corio::Task<void> { (void)co_await corio::when_any(std::vector<corio::Task<int>>{}); };
     EXPECT_THROW(corio::run(body()), std::invalid_argument);

@@ -3,7 +3,10 @@
 
 #include <corio/detail/gather.hpp>
 
+#include <optional>
 #include <stdexcept>
+#include <utility>
+#include <variant>
 
 namespace corio {
 
@@ -116,6 +119,33 @@ template <class T>
     } else {
         co_return WhenAny<T>{i, p.take()};
     }
+}
+
+/// Tuple form of when_any: returns a variant holding the winner's value at the winner's index
+/// (std::monostate for void tasks). As the vector form otherwise.
+///
+///     auto first = co_await corio::when_any(fetch(primary), fetch(mirror));
+///     auto& body = first.index() == 0 ? std::get<0>(first) : std::get<1>(first);
+template <detail::TaskLike... A>
+    requires(sizeof...(A) > 0)
+[[nodiscard]] auto when_any(A&&... tasks)
+    -> Task<std::variant<detail::unit_t<typename detail::task_of_t<A>::value_type>...>> {
+    using V = std::variant<detail::unit_t<typename detail::task_of_t<A>::value_type>...>;
+    return [](detail::task_of_t<A>... ts) -> Task<V> {
+        (detail::check_task(ts), ...);
+        detail::GroupAwaiter w({}, detail::GroupAwaiter::Mode::first);
+        detail::ChildTuple<typename detail::task_of_t<A>::value_type...> c(w, std::move(ts)...);
+        co_await w;
+        std::size_t winner = 0;
+        while (c.nodes[winner] != w.m_first) ++winner;
+        std::optional<V> out;
+        [&]<std::size_t... I>(std::index_sequence<I...>) {
+            ((I == winner ? (out.emplace(std::in_place_index<I>, detail::take_unit(std::get<I>(c.frames).promise())), 0)
+                          : 0),
+             ...);
+        }(std::index_sequence_for<A...>{});
+        co_return std::move(*out);
+    }(detail::to_task(std::forward<A>(tasks))...);
 }
 
 }  // namespace corio
