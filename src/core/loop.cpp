@@ -243,6 +243,15 @@ void Loop::turn() {
         auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(due - std::chrono::steady_clock::now());
         timeout = left.count() > 0 ? left.count() : 0;
     }
+    if (m_offloaded > 0 && timeout != 0 && !m_io->busy()) {
+        // Only thread-pool results can wake us: wait for them a little without the kernel (a wake through
+        // the eventfd costs a system call on each side and a scheduler round trip).
+        auto until = std::chrono::steady_clock::now() + k_spin;
+        for (int i = 0; !m_remote->m_head.load(std::memory_order_acquire); ++i) {
+            cpu_relax();
+            if ((i & 63) == 63 && std::chrono::steady_clock::now() >= until) break;
+        }
+    }
     m_remote->m_sleeping.store(true, std::memory_order_seq_cst);
     if (m_remote->m_head.load(std::memory_order_seq_cst)) timeout = 0;
     ++m_stats.kernel_waits;

@@ -40,6 +40,7 @@ class Loop final : public LoopCore {
 public:
     static constexpr int k_batch = 256;   // resumptions per turn before looking at timers and I/O
     static constexpr int k_budget = 128;  // inline completions per resumption before a forced yield
+    static constexpr std::chrono::microseconds k_spin{50};  // waiting for thread-pool results before sleeping
 
     explicit Loop(const RunOptions& opts);
     ~Loop();
@@ -90,6 +91,15 @@ private:
     Slot m_slots[static_cast<int>(LoopSlot::count)];
     LoopStatistics m_stats;
 };
+
+/// A hint to the CPU that this thread is spinning.
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+}
 
 /// This thread's loop (the concrete type).
 Loop& this_loop();

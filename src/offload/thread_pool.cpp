@@ -4,6 +4,8 @@
 
 #include <corio/offload/thread_pool.hpp>
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <stdexcept>
@@ -11,6 +13,10 @@
 #include <vector>
 
 namespace corio {
+
+namespace {
+constexpr std::chrono::microseconds k_spin{50};
+}
 
 struct ThreadPool::Impl {
     mutable std::mutex mutex;
@@ -31,15 +37,40 @@ struct ThreadPool::Impl {
         j->m_jnext = j->m_jprev = nullptr;
         j->m_queued = false;
         --queued;
+        pending.store(queued, std::memory_order_release);
+    }
+
+    // One idle worker at a time spins briefly for the next job before sleeping on the condition variable,
+    // so a stream of short jobs costs no futex wake-ups; enqueue() only signals when nobody spins.
+    std::atomic<std::size_t> pending{0};  // == queued, readable without the mutex
+    std::atomic<bool> spinning{false};
+    std::size_t sleepers = 0;  // guarded by mutex
+
+    void spin_for_work() {
+        if (spinning.exchange(true, std::memory_order_acq_rel)) return;
+        auto until = std::chrono::steady_clock::now() + k_spin;
+        for (int i = 0; pending.load(std::memory_order_acquire) == 0; ++i) {
+            detail::cpu_relax();
+            if ((i & 63) == 63 && std::chrono::steady_clock::now() >= until) break;
+        }
+        spinning.store(false, std::memory_order_release);
     }
 
     void work() {
         std::unique_lock lock(mutex);
         for (;;) {
-            cv.wait(lock, [&] { return head || stopping; });
+            if (!head && !stopping) {
+                lock.unlock();
+                spin_for_work();
+                lock.lock();
+                ++sleepers;
+                cv.wait(lock, [&] { return head || stopping; });
+                --sleepers;
+            }
             if (!head) return;  // stopping, and the queue is drained
             detail::ThreadJob* j = head;
             unlink(j);
+            if (head && sleepers > 0) cv.notify_one();  // more work: wake a helper
             ++running;
             lock.unlock();
             j->m_exec(j);
@@ -78,6 +109,7 @@ ThreadPool::~ThreadPool() {
 }
 
 void ThreadPool::enqueue(detail::ThreadJob* job) {
+    bool wake;
     {
         std::lock_guard lock(m_impl->mutex);
         job->m_jnext = nullptr;
@@ -87,8 +119,10 @@ void ThreadPool::enqueue(detail::ThreadJob* job) {
         m_impl->tail = job;
         job->m_queued = true;
         ++m_impl->queued;
+        m_impl->pending.store(m_impl->queued, std::memory_order_release);
+        wake = m_impl->sleepers > 0 && !m_impl->spinning.load(std::memory_order_acquire);
     }
-    m_impl->cv.notify_one();
+    if (wake) m_impl->cv.notify_one();
 }
 
 bool ThreadPool::try_remove(detail::ThreadJob* job) noexcept {

@@ -73,6 +73,7 @@ struct LoopCore {
     TaskNode* m_head = nullptr;
     TaskNode** m_tail = &m_head;
     int m_budget = 0;  // operations that may complete without suspending before a forced yield
+    int m_offloaded = 0;  // thread-pool jobs of this loop not yet handed back (the loop may spin for them)
 
     void schedule(TaskNode* n) noexcept {
         if (n->m_flags & k_queued) return;

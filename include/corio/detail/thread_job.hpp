@@ -73,10 +73,12 @@ bool JobAwaiter<F, R>::await_suspend(std::coroutine_handle<P> h) {
     m_run = [](RemoteItem* i) {  // back on the loop thread
         auto* self = static_cast<JobAwaiter*>(static_cast<ThreadJob*>(i));
         self->m_finished = true;
+        --t_loop->m_offloaded;
         t_loop->wake(self->m_node);
     };
     m_node->m_resume = h;
     job_enqueue(m_pool, this);
+    ++t_loop->m_offloaded;
     m_node->m_wait = this;
     return true;
 }
@@ -85,6 +87,7 @@ template <class F, class R>
 void JobAwaiter<F, R>::cancel() noexcept {
     if (job_try_remove(m_pool, this)) {
         m_removed = true;
+        --t_loop->m_offloaded;
         t_loop->schedule(m_node);
     }
     // else it is running: wait for it (its completion wakes us); it cannot be interrupted.
