@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/test_support.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -15,11 +17,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// corio::run with a safety net: a wake-up that never comes fails the test (TimeoutError) instead of hanging.
-template <class T>
-T run_bounded(corio::Task<T> task, corio::RunOptions opts = {}) {
-    return corio::run(corio::timeout(20s, std::move(task)), std::move(opts));
-}
+using corio_test::run_bounded;
+using corio_test::settle;
 
 // Polls `done` on the loop (sleeping 1 ms between looks) for at most 5 s; returns its last answer.
 template <class P>

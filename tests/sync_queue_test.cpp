@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/test_support.hpp"
+
 #include <algorithm>
 #include <memory>
 #include <stdexcept>
@@ -12,15 +14,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// corio::run with a safety net: a wake-up that never comes fails the test (TimeoutError) instead of hanging.
-template <class T>
-T run_bounded(corio::Task<T> task, corio::RunOptions opts = {}) {
-    return corio::run(corio::timeout(20s, std::move(task)), std::move(opts));
-}
-
-corio::Task<void> settle(int rounds = 3) {
-    for (int i = 0; i < rounds; ++i) co_await corio::yield();
-}
+using corio_test::run_bounded;
+using corio_test::settle;
 
 corio::Task<int> get_one(corio::Queue<int>& q) { co_return co_await q.get(); }
 

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/test_support.hpp"
+
 #include <algorithm>
 #include <stdexcept>
 #include <string>
@@ -11,16 +13,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// corio::run with a safety net: a wake-up that never comes fails the test (TimeoutError) instead of hanging.
-template <class T>
-T run_bounded(corio::Task<T> task, corio::RunOptions opts = {}) {
-    return corio::run(corio::timeout(20s, std::move(task)), std::move(opts));
-}
-
-// Lets every task that is ready run a few times, so spawned tasks reach their first wait.
-corio::Task<void> settle(int rounds = 3) {
-    for (int i = 0; i < rounds; ++i) co_await corio::yield();
-}
+using corio_test::run_bounded;
+using corio_test::settle;
 
 // Acquires a permit, records `id` in `order`, holds the permit across a yield, then releases it.
 corio::Task<void> take_in_turn(corio::Semaphore& sem, std::vector<int>& order, int id) {

@@ -1,0 +1,21 @@
+#pragma once
+// Helpers shared by the tests.
+
+#include <corio/corio.hpp>
+
+namespace corio_test {
+
+using namespace std::chrono_literals;
+
+/// corio::run with a safety net: a wake-up that never comes fails the test (TimeoutError) instead of hanging.
+template <class T>
+T run_bounded(corio::Task<T> task, corio::RunOptions opts = {}) {
+    return corio::run(corio::timeout(20s, std::move(task)), std::move(opts));
+}
+
+/// Lets every task that is ready run a few times, so spawned tasks reach their first wait.
+inline corio::Task<void> settle(int rounds = 3) {
+    for (int i = 0; i < rounds; ++i) co_await corio::yield();
+}
+
+}  // namespace corio_test
