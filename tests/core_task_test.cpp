@@ -42,11 +42,13 @@ TEST(Task, IsLazyUntilAwaited) {
         ran = true;
         co_return;
     };
+    testing::internal::CaptureStderr();
     {
         auto t = make();
         EXPECT_FALSE(ran);
     }
-    EXPECT_FALSE(ran);  // destroyed without running
+    EXPECT_FALSE(ran);  // destroyed without running: reported as never awaited
+    EXPECT_NE(testing::internal::GetCapturedStderr().find("was never awaited"), std::string::npos);
     corio::run(make());
     EXPECT_TRUE(ran);
 }

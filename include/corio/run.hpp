@@ -5,7 +5,9 @@
 #include <corio/spawn.hpp>
 #include <corio/task.hpp>
 
+#include <chrono>
 #include <cstdint>
+#include <vector>
 #include <functional>
 #include <future>
 #include <memory>
@@ -16,6 +18,20 @@ namespace corio {
 /// The kernel interface a loop waits on.
 enum class Backend { automatic, io_uring, epoll };
 
+/// What the loop-stall watchdog reports: the loop did not turn for `duration` (>= `threshold`).
+struct StallReport {
+    std::chrono::milliseconds duration{0};   ///< how long the loop was blocked
+    std::chrono::milliseconds threshold{0};  ///< the threshold in force
+    std::string task;                        ///< the task that was running (its name, or its coroutine's)
+    std::vector<std::string> stack;          ///< the loop thread's stack when caught, innermost first
+    std::uint64_t suppressed = 0;            ///< earlier stalls not printed (rate limit), default sink only
+    /// The report as printed to stderr by default.
+    [[nodiscard]] std::string text() const;
+};
+
+/// What to do about a Task destroyed without ever being awaited (asyncio's "coroutine ... was never awaited").
+enum class NeverAwaited { report, abort, off };
+
 /// Options for corio::run.
 struct RunOptions {
     /// automatic: io_uring where the kernel allows it, else epoll. CORIO_BACKEND=io_uring|epoll overrides
@@ -25,6 +41,14 @@ struct RunOptions {
     std::size_t threads = 0;
     /// Called with the error of a detached task that failed (default: printed to stderr).
     std::function<void(std::exception_ptr error, const std::string& task_name)> on_unhandled = {};
+    /// The loop-stall watchdog reports a turn of the loop longer than this (0: no watchdog).
+    /// CORIO_STALL_MS overrides it.
+    std::chrono::milliseconds stall_threshold{100};
+    /// Receives stall reports (on the watchdog's thread) instead of stderr.
+    std::function<void(const StallReport&)> on_stall = {};
+    /// A Task destroyed without ever being awaited, while this loop runs. CORIO_NEVER_AWAITED=report|abort|off
+    /// sets the default, also outside any loop.
+    NeverAwaited never_awaited = NeverAwaited::report;
 };
 
 /// Counters of the running loop.
@@ -38,6 +62,8 @@ struct LoopStatistics {
     std::uint64_t io_submitted = 0;        ///< I/O operations started
     std::uint64_t timers_pending = 0;      ///< armed timers
     std::uint64_t unhandled = 0;           ///< detached tasks that failed
+    std::uint64_t stalls = 0;              ///< turns longer than the stall threshold
+    std::chrono::milliseconds longest_stall{0};  ///< the longest of them
 };
 
 namespace detail {

@@ -70,7 +70,9 @@ private:
         return m_h;
     }
     void destroy() noexcept {
-        if (m_h) m_h.destroy();
+        if (!m_h) return;
+        if (!(m_h.promise().m_flags & detail::k_started)) detail::task_never_awaited(m_h.address());
+        m_h.destroy();
     }
     handle_type m_h;
 };

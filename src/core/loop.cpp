@@ -1,5 +1,6 @@
 // The event loop: turns, root-node bookkeeping, the cross-thread inbox, and corio::run.
 #include "loop.hpp"
+#include "symbolize.hpp"
 
 #include <corio/error.hpp>
 
@@ -93,6 +94,9 @@ Loop::Loop(const RunOptions& opts) : m_opts(opts), m_start(std::chrono::steady_c
         throw;
     }
     m_stats.backend = m_io->kind();
+    auto threshold = opts.stall_threshold;
+    if (const char* v = std::getenv("CORIO_STALL_MS"); v && *v) threshold = std::chrono::milliseconds(std::atoll(v));
+    if (threshold.count() > 0) m_watchdog = std::make_unique<Watchdog>(threshold, opts.on_stall);
 }
 
 Loop::~Loop() {
@@ -212,6 +216,7 @@ void Loop::drain_remote() noexcept {
 
 void Loop::turn() {
     ++m_stats.turns;
+    if (m_watchdog) m_watchdog->turn_started();
     int n = 0;
     while (m_head && n < k_batch) {
         TaskNode* t = m_head;
@@ -220,8 +225,10 @@ void Loop::turn() {
         t->m_flags &= ~k_queued;
         m_budget = k_budget;
         ++n;
+        t_running = t;
         t->m_resume.resume();
     }
+    t_running = nullptr;
     m_stats.resumes += static_cast<std::uint64_t>(n);
     if (m_remote->m_head.load(std::memory_order_acquire)) drain_remote();
     fire_timers();
@@ -254,6 +261,7 @@ void Loop::turn() {
     }
     m_remote->m_sleeping.store(true, std::memory_order_seq_cst);
     if (m_remote->m_head.load(std::memory_order_seq_cst)) timeout = 0;
+    if (m_watchdog && timeout != 0) m_watchdog->going_idle();
     ++m_stats.kernel_waits;
     m_io->wait(timeout);
     m_remote->m_sleeping.store(false, std::memory_order_relaxed);
@@ -282,9 +290,11 @@ void Loop::run_main(PromiseBase* main, std::coroutine_handle<> frame) {
         cancel_all();
         while (m_live_count > 0 || m_head) turn();
     } catch (...) {
+        m_watchdog.reset();
         release_slots();
         throw;
     }
+    m_watchdog.reset();
     release_slots();  // the default thread pool: its workers are joined here
 }
 
@@ -293,6 +303,10 @@ LoopStatistics Loop::statistics() const noexcept {
     s.live = m_live_count;
     s.io_submitted = m_io->m_submitted;
     s.timers_pending = m_wheel.size();
+    if (m_watchdog) {
+        s.stalls = m_watchdog->stalls();
+        s.longest_stall = m_watchdog->longest();
+    }
     return s;
 }
 
@@ -328,6 +342,26 @@ bool is_cancellation(const std::exception_ptr& e) noexcept {
 }
 
 void throw_cancelled() { throw CancelledError(); }
+
+void task_never_awaited(void* frame) noexcept {
+    static const NeverAwaited process_default = [] {
+        const char* v = std::getenv("CORIO_NEVER_AWAITED");
+        std::string_view s = v ? v : "";
+        if (s == "off") return NeverAwaited::off;
+        if (s == "abort") return NeverAwaited::abort;
+        return NeverAwaited::report;
+    }();
+    NeverAwaited mode = t_loop ? static_cast<Loop*>(t_loop)->options().never_awaited : process_default;
+    if (std::getenv("CORIO_NEVER_AWAITED")) mode = process_default;
+    if (mode == NeverAwaited::off) return;
+    std::string name;
+    try {
+        name = coroutine_name(frame);
+    } catch (...) {
+    }
+    std::fprintf(stderr, "corio: coroutine '%s' was never awaited\n", name.empty() ? "<unknown>" : name.c_str());
+    if (mode == NeverAwaited::abort) std::abort();
+}
 
 void throw_bad_await(bool moved_from) {
     if (moved_from) throw Error("co_await on a moved-from corio::Task (it holds no coroutine)");

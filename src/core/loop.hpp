@@ -4,6 +4,7 @@
 
 #include "io_backend.hpp"
 #include "timer_wheel.hpp"
+#include "watchdog.hpp"
 
 #include <corio/detail/remote.hpp>
 
@@ -80,6 +81,7 @@ private:
     std::chrono::steady_clock::time_point m_start;
     std::shared_ptr<RemoteQueue> m_remote;
     std::unique_ptr<IoBackend> m_io;
+    std::unique_ptr<Watchdog> m_watchdog;
     TimerWheel m_wheel;
     TaskNode* m_live = nullptr;  // live root nodes (doubly linked)
     std::uint64_t m_live_count = 0;

@@ -103,6 +103,9 @@ void adopt(TaskNode* n, std::coroutine_handle<> frame, JoinHook* joiner);
 /// The owner of a root node gives it up: freed now if done, else it frees itself when it finishes.
 void release(TaskNode* n) noexcept;
 
+/// A Task is being destroyed without ever having started: report it (RunOptions::never_awaited).
+void task_never_awaited(void* frame) noexcept;
+
 /// Called from a root promise's final suspend.
 void node_finished(TaskNode* n, std::exception_ptr error) noexcept;
 

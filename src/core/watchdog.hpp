@@ -1,0 +1,76 @@
+#pragma once
+// The loop-stall watchdog: a thread that notices when its loop has not started a new turn for longer than
+// a threshold, captures the loop thread's stack at that moment (a signal to the loop thread; its handler
+// only calls backtrace() into a preallocated buffer), and reports once when the loop turns again.
+// The loop's cost: one coarse clock read and one relaxed store per turn.
+
+#include <corio/run.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <pthread.h>
+#include <string>
+#include <thread>
+
+namespace corio::detail {
+
+struct TaskNode;
+
+/// What the signal handler fills in on the loop thread.
+struct StallCapture {
+    static constexpr int k_max_frames = 48;
+    void* frames[k_max_frames];
+    int depth = 0;
+    const TaskNode* node = nullptr;
+    void* node_resume = nullptr;  // the running task's coroutine resume function (names it)
+    std::atomic<bool> done{false};
+};
+
+/// The node being resumed on this thread (read by the capture handler).
+extern thread_local TaskNode* t_running;
+
+std::int64_t coarse_now_ns() noexcept;
+
+class Watchdog {
+public:
+    Watchdog(std::chrono::milliseconds threshold, std::function<void(const StallReport&)> sink);
+    ~Watchdog();
+    Watchdog(const Watchdog&) = delete;
+    Watchdog& operator=(const Watchdog&) = delete;
+
+    void turn_started() noexcept { m_busy_since.store(coarse_now_ns(), std::memory_order_release); }
+    void going_idle() noexcept {
+        m_idle_since.store(coarse_now_ns(), std::memory_order_relaxed);
+        m_busy_since.store(0, std::memory_order_release);
+    }
+    [[nodiscard]] std::uint64_t stalls() const noexcept { return m_stalls.load(std::memory_order_relaxed); }
+    [[nodiscard]] std::chrono::milliseconds longest() const noexcept {
+        return std::chrono::milliseconds(m_longest_ms.load(std::memory_order_relaxed));
+    }
+
+private:
+    void run();
+    bool capture() noexcept;
+    void emit(std::int64_t start, std::int64_t end);
+
+    std::chrono::milliseconds m_threshold;
+    std::function<void(const StallReport&)> m_sink;
+    pthread_t m_loop_thread;
+    StallCapture m_capture;
+    std::atomic<std::int64_t> m_busy_since{0};
+    std::atomic<std::int64_t> m_idle_since{0};
+    std::atomic<std::uint64_t> m_stalls{0};
+    std::atomic<std::int64_t> m_longest_ms{0};
+    std::string m_task_name;  // of the captured stall (watchdog thread only)
+    std::int64_t m_last_print = 0;
+    std::uint64_t m_suppressed = 0;
+    std::mutex m_mutex;
+    std::condition_variable m_cv;
+    bool m_stop = false;
+    std::thread m_thread;
+};
+
+}  // namespace corio::detail
