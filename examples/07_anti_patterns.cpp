@@ -1,41 +1,51 @@
-// Seed: "Anti-Patterns" — what corio does about each.
+// Seed: "Anti-Patterns" — each one, and what corio says about it.
 #include <corio/corio.hpp>
 
 #include <cstdio>
+#include <string>
+#include <thread>
 
 using namespace std::chrono_literals;
 
 corio::Task<int> other_async() { co_return 1; }
+corio::Task<std::string> fetch_data(std::string url) { co_return "data from " + url; }
+
+// WRONG - mixing sync and async: a blocking call inside a task stops the whole loop.
+[[gnu::noinline]] void blocking_get() {
+    std::this_thread::sleep_for(250ms);  // stands in for requests.get(url)
+    asm volatile("" ::: "memory");
+}
+
+corio::Task<void> mixed() {
+    blocking_get();  // the loop-stall watchdog catches this and names it
+    co_await corio::sleep(1ms);
+}
+
+corio::Task<void> forgot_await() {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-result"
+    fetch_data("https://api.example.com/data");  // WRONG: a compiler warning ([[nodiscard]]), and at run time:
+#pragma GCC diagnostic pop
+    co_return;                                   // "coroutine 'fetch_data' was never awaited"
+}
 
 corio::Task<void> nested_loop() {
     try {
         corio::run(other_async());  // WRONG: can't nest event loops
     } catch (const corio::NestedLoopError& e) {
-        std::printf("nested run(): corio::NestedLoopError: %s\n", e.what());
+        std::fprintf(stderr, "corio::NestedLoopError: %s\n", e.what());
     }
-    int v = co_await other_async();  // RIGHT
-    std::printf("co_await instead: %d\n", v);
-}
-
-corio::Task<void> forgot_await() {
-    // WRONG: `fetch_data(url);` alone — corio::Task is [[nodiscard]], so the compiler warns:
-    //   "ignoring return value of ... declared with attribute 'nodiscard'"
-    // and a task that is never awaited never runs (it is lazy, like a Python coroutine object).
-    bool ran = false;
-    auto forgotten = [](bool* r) -> corio::Task<void> {
-        *r = true;
-        co_return;
-    }(&ran);
-    co_await corio::sleep(1ms);
-    std::printf("a task created but never awaited ran: %s\n", ran ? "yes" : "no");
-    co_await std::move(forgotten);  // RIGHT
-    std::printf("after co_await it ran: %s\n", ran ? "yes" : "no");
+    co_await other_async();  // RIGHT
 }
 
 corio::Task<int> main_task() {
-    co_await nested_loop();
+    std::fprintf(stderr, "-- 1. mixing sync and async (a blocking call on the loop)\n");
+    co_await mixed();
+    co_await corio::sleep(20ms);  // the report is printed once the loop turns again
+    std::fprintf(stderr, "-- 2. not awaiting a coroutine\n");
     co_await forgot_await();
-    std::printf("mixing sync and async: see 04_never_block (the loop-stall watchdog arrives with issue #3)\n");
+    std::fprintf(stderr, "-- 3. creating an event loop inside async code\n");
+    co_await nested_loop();
     co_return 0;
 }
 

@@ -123,7 +123,23 @@ const Symbol* find(std::uintptr_t a) {
 
 std::string symbolize(const void* addr) {
     auto a = reinterpret_cast<std::uintptr_t>(addr);
-    if (const Symbol* s = find(a)) return demangle(s->name);
+    if (const Symbol* s = find(a)) {
+        std::string name = demangle(s->name);
+        bool coroutine = false;
+        for (const char* suffix : {" [clone .actor]", " (.resume)", " [clone .resume]"}) {
+            auto p = name.rfind(suffix);
+            if (p != std::string::npos) {
+                name.erase(p);
+                coroutine = true;
+            }
+        }
+        if (coroutine) {  // "f(f()::_Z1fv.Frame*)" -> "f [coroutine]"
+            void* fn = reinterpret_cast<void*>(s->start);
+            std::string clean = coroutine_name(&fn);
+            return (clean.empty() ? name : clean) + " [coroutine]";
+        }
+        return name;
+    }
     char buf[32];
     std::snprintf(buf, sizeof buf, "%p", addr);
     return buf;
