@@ -132,6 +132,7 @@ TEST(LoopHandle, PostRunsTheFunctionOnTheLoopThread) {
             });
         });
         co_await corio::timeout(5s, done.wait());
+        corio::allow_blocking deliberate;  // the thread has posted already: join() returns at once
         t.join();
         co_return same.load();
     };

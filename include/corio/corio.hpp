@@ -8,6 +8,7 @@
 #include <corio/outcome.hpp>
 #include <corio/run.hpp>
 #include <corio/spawn.hpp>
+#include <corio/strict.hpp>
 #include <corio/sync/event.hpp>
 #include <corio/sync/lock.hpp>
 #include <corio/sync/queue.hpp>

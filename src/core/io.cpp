@@ -7,7 +7,13 @@
 
 namespace corio::detail {
 
+extern thread_local int t_allow_blocking;
+
 bool io_submit(IoOp* op) {
+    struct Internal {  // corio's own calls (a regular file read under epoll) are not the user's blocking
+        Internal() { ++t_allow_blocking; }
+        ~Internal() { --t_allow_blocking; }
+    } internal;
     IoBackend& io = this_loop().io();
     ++io.m_submitted;
     return io.submit(op);

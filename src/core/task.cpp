@@ -1,6 +1,7 @@
 // Coroutine frames (the per-thread recycling allocator) and the error types.
 #include <corio/detail/node.hpp>
 #include <corio/error.hpp>
+#include <corio/strict.hpp>
 
 #include <cstring>
 #include <mutex>
@@ -87,18 +88,21 @@ std::unordered_map<const TaskNode*, std::string>& names() {
 }  // namespace
 
 void set_node_name(TaskNode* n, std::string name) {
+    allow_blocking internal;  // corio's own brief lock (strict mode)
     std::lock_guard lock(g_names_mutex);
     names()[n] = std::move(name);
     n->m_flags |= k_named;
 }
 
 std::string node_name(const TaskNode* n) {
+    allow_blocking internal;
     std::lock_guard lock(g_names_mutex);
     auto it = names().find(n);
     return it == names().end() ? std::string() : it->second;
 }
 
 void drop_node_name(TaskNode* n) noexcept {
+    allow_blocking internal;
     std::lock_guard lock(g_names_mutex);
     names().erase(n);
 }

@@ -3,6 +3,7 @@
 #include "../core/loop.hpp"
 
 #include <corio/offload/thread_pool.hpp>
+#include <corio/strict.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -149,8 +150,15 @@ ThreadPool& default_thread_pool() {
 }
 
 namespace detail {
-void job_enqueue(ThreadPool* pool, ThreadJob* job) { pool->enqueue(job); }
-bool job_try_remove(ThreadPool* pool, ThreadJob* job) noexcept { return pool->try_remove(job); }
+// The pool's mutex is corio's own: a brief wait on it is not the user's blocking call (strict mode).
+void job_enqueue(ThreadPool* pool, ThreadJob* job) {
+    allow_blocking internal;
+    pool->enqueue(job);
+}
+bool job_try_remove(ThreadPool* pool, ThreadJob* job) noexcept {
+    allow_blocking internal;
+    return pool->try_remove(job);
+}
 }  // namespace detail
 
 }  // namespace corio

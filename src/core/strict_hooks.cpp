@@ -1,0 +1,76 @@
+// The core's side of strict mode: whether this thread is inside a task of a loop in strict mode, and the
+// report (with the stack). The interposing library (src/debug/strict.cpp) calls these two C functions, which
+// every program linking corio exports (see CMakeLists.txt).
+#include "loop.hpp"
+#include "symbolize.hpp"
+#include "watchdog.hpp"
+
+#include <corio/strict.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <execinfo.h>
+#include <string_view>
+
+namespace corio::detail {
+thread_local int t_allow_blocking = 0;
+
+namespace {
+Strict env_strict() {
+    static const Strict s = [] {
+        const char* v = std::getenv("CORIO_STRICT");
+        std::string_view m = v ? v : "";
+        if (m == "warn") return Strict::warn;
+        if (m == "abort") return Strict::abort;
+        return Strict::off;
+    }();
+    return s;
+}
+}  // namespace
+}  // namespace corio::detail
+
+namespace corio {
+allow_blocking::allow_blocking() noexcept { ++detail::t_allow_blocking; }
+allow_blocking::~allow_blocking() { --detail::t_allow_blocking; }
+}  // namespace corio
+
+using namespace corio;
+using namespace corio::detail;
+
+extern "C" int corio_strict_check(void) {
+    if (!t_running || t_allow_blocking > 0 || !t_loop) return 0;
+    Strict mode = env_strict();
+    if (mode == Strict::off) mode = static_cast<Loop*>(t_loop)->options().strict;
+    return static_cast<int>(mode);
+}
+
+extern "C" void corio_strict_report(const char* call) {
+    int mode = corio_strict_check();
+    if (mode == 0) return;
+    allow_blocking allow;  // the report's own output must not be reported
+    TaskNode* n = t_running;
+    std::string task = n ? node_name(n) : std::string();
+    if (task.empty() && n && n->m_frame) task = coroutine_name(n->m_frame.address());
+    void* frames[32];
+    int depth = ::backtrace(frames, 32);
+    std::string text = std::string("corio strict: blocking call ") + call + " on the event loop thread in task " +
+                       (task.empty() ? "<unknown>" : task) + "\n";
+    int shown = 0;
+    // Frame 0 is this function, 1 and 2 the interposing library (its report() and the wrapper).
+    for (int i = 3; i < depth && shown < 12; ++i) {
+        std::string f = symbolize(frames[i]);
+        if (f.find("corio_strict_") != std::string::npos || f.find("strict_wrap") != std::string::npos) continue;
+        text += "  #" + std::to_string(shown++) + " " + f + "\n";
+        if (f.find("corio::detail::Loop::turn") != std::string::npos) break;
+    }
+    auto* loop = static_cast<Loop*>(t_loop);
+    if (loop && loop->options().on_strict) {
+        try {
+            loop->options().on_strict(call, text);
+        } catch (...) {
+        }
+    } else {
+        std::fputs(text.c_str(), stderr);
+    }
+    if (mode == static_cast<int>(Strict::abort)) std::abort();
+}

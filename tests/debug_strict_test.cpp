@@ -1,0 +1,215 @@
+// Strict mode: blocking libc calls made inside a task are reported (this binary links corio::strict).
+#include <corio/corio.hpp>
+
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <mutex>
+#include <netdb.h>
+#include <poll.h>
+#include <string>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Reports {
+    std::vector<std::string> calls;
+    std::vector<std::string> texts;
+    [[nodiscard]] bool has(const std::string& what) const {
+        for (auto& c : calls)
+            if (c.find(what) != std::string::npos) return true;
+        return false;
+    }
+};
+
+corio::RunOptions strict(Reports& r) {
+    corio::RunOptions o;
+    o.strict = corio::Strict::warn;
+    o.on_strict = [&r](const std::string& call, const std::string& text) {
+        r.calls.push_back(call);
+        r.texts.push_back(text);
+    };
+    return o;
+}
+
+template <class F>
+Reports run_in_task(F f) {
+    Reports r;
+    corio::run(
+        [](F* fn) -> corio::Task<void> {
+            (*fn)();
+            co_return;
+        }(&f),
+        strict(r));
+    return r;
+}
+
+[[gnu::noinline]] void nap_on_the_loop() { std::this_thread::sleep_for(1ms); }
+
+TEST(Strict, SleepsAreReportedWithTheCallerAndTask) {
+    auto r = run_in_task([] { nap_on_the_loop(); });
+    ASSERT_TRUE(r.has("nanosleep")) << (r.calls.empty() ? "" : r.calls[0]);
+    EXPECT_NE(r.texts[0].find("nap_on_the_loop"), std::string::npos) << r.texts[0];
+    EXPECT_TRUE(run_in_task([] { ::usleep(100); }).has("usleep"));
+    EXPECT_TRUE(run_in_task([] { ::sleep(0); }).has("sleep()"));
+    EXPECT_TRUE(run_in_task([] {
+                    timespec t{0, 1000};
+                    ::nanosleep(&t, nullptr);
+                }).has("nanosleep"));
+}
+
+TEST(Strict, PollWithATimeoutIsReportedWithoutOneIsNot) {
+    EXPECT_TRUE(run_in_task([] { ::poll(nullptr, 0, 1); }).has("poll"));
+    EXPECT_TRUE(run_in_task([] { ::poll(nullptr, 0, 0); }).calls.empty());
+}
+
+TEST(Strict, ReadsAndWritesOnBlockingDescriptorsAreReported) {
+    int p[2];
+    ASSERT_EQ(::pipe(p), 0);
+    auto r = run_in_task([&] {
+        char c = 'x';
+        (void)!::write(p[1], &c, 1);
+        (void)!::read(p[0], &c, 1);
+    });
+    EXPECT_TRUE(r.has("write()"));
+    EXPECT_TRUE(r.has("read()"));
+    ::fcntl(p[0], F_SETFL, O_NONBLOCK);
+    auto quiet = run_in_task([&] {
+        char c;
+        (void)!::read(p[0], &c, 1);  // non-blocking: EAGAIN, not a blocking call
+    });
+    EXPECT_TRUE(quiet.calls.empty());
+    ::close(p[0]);
+    ::close(p[1]);
+}
+
+TEST(Strict, SocketCallsOnBlockingSocketsAreReported) {
+    int s[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, s), 0);
+    auto r = run_in_task([&] {
+        char c = 'x';
+        (void)!::send(s[0], &c, 1, 0);
+        (void)!::recv(s[1], &c, 1, 0);
+    });
+    EXPECT_TRUE(r.has("send()"));
+    EXPECT_TRUE(r.has("recv()"));
+    ::close(s[0]);
+    ::close(s[1]);
+}
+
+TEST(Strict, NameResolutionIsReported) {
+    auto r = run_in_task([] {
+        addrinfo* res = nullptr;
+        if (::getaddrinfo("localhost", "80", nullptr, &res) == 0) ::freeaddrinfo(res);
+    });
+    EXPECT_TRUE(r.has("getaddrinfo"));
+}
+
+TEST(Strict, FsyncAndProcessWaitsAreReported) {
+    char path[] = "/tmp/corio_strict_XXXXXX";
+    int fd = ::mkstemp(path);
+    ::unlink(path);
+    EXPECT_TRUE(run_in_task([&] { ::fsync(fd); }).has("fsync"));
+    EXPECT_TRUE(run_in_task([&] { ::fdatasync(fd); }).has("fdatasync"));
+    EXPECT_TRUE(run_in_task([&] { ::flock(fd, LOCK_EX); }).has("flock"));
+    EXPECT_TRUE(run_in_task([&] { ::flock(fd, LOCK_EX | LOCK_NB); }).calls.empty());
+    ::close(fd);
+    EXPECT_TRUE(run_in_task([] { (void)!::system("true"); }).has("system"));
+    EXPECT_TRUE(run_in_task([] {
+                    pid_t pid = ::fork();
+                    if (pid == 0) ::_exit(0);
+                    int st;
+                    ::waitpid(pid, &st, 0);
+                }).has("waitpid"));
+}
+
+TEST(Strict, JoiningAThreadAndAContendedMutexAreReportedAnUncontendedOneIsNot) {
+    EXPECT_TRUE(run_in_task([] {
+                    std::thread t([] {});
+                    t.join();
+                }).has("pthread_join"));
+    std::mutex m;
+    EXPECT_TRUE(run_in_task([&] { std::lock_guard g(m); }).calls.empty());
+    auto r = run_in_task([&] {
+        std::unique_lock held(m);
+        std::thread other([&] {
+            std::lock_guard g(m);  // contended, but on another thread: not reported
+        });
+        std::this_thread::sleep_for(1ms);  // reported (a sleep)
+        held.unlock();
+        other.join();
+    });
+    EXPECT_FALSE(r.has("pthread_mutex_lock"));
+    EXPECT_TRUE(r.has("pthread_join"));
+}
+
+TEST(Strict, CallsFromThreadWorkersAndOutsideTasksAreNotReported) {
+    Reports r;
+    corio::run(
+        []() -> corio::Task<void> {
+            co_await corio::to_thread([] { std::this_thread::sleep_for(1ms); });
+            co_await corio::sleep(1ms);
+        }(),
+        strict(r));
+    EXPECT_TRUE(r.calls.empty()) << r.calls[0];
+    std::this_thread::sleep_for(1ms);  // no loop at all
+}
+
+TEST(Strict, AllowBlockingSilencesItsScope) {
+    auto r = run_in_task([] {
+        corio::allow_blocking allow;
+        std::this_thread::sleep_for(1ms);
+    });
+    EXPECT_TRUE(r.calls.empty());
+}
+
+TEST(Strict, CorioItselfMakesNoReportedCallsUnderEitherBackend) {
+    for (auto b : {corio::Backend::epoll, corio::Backend::io_uring}) {
+        Reports r;
+        auto o = strict(r);
+        o.backend = b;
+        corio::run(
+            []() -> corio::Task<void> {
+                int p[2];
+                ::pipe(p);
+                char c = 'a';
+                co_await corio::write(p[1], &c, 1);
+                (void)co_await corio::read(p[0], &c, 1);
+                co_await corio::to_thread([] { return 1; });
+                corio::Semaphore s(1);
+                auto permit = co_await s.acquire();
+                co_await corio::gather(corio::sleep(1ms), corio::sleep(2ms));
+                auto h = corio::spawn([]() -> corio::Task<void> { co_await corio::sleep(1h); }(), "named");
+                h.cancel();
+                try {
+                    co_await h;
+                } catch (const corio::CancelledError&) {
+                }
+                corio::close(p[0]);
+                corio::close(p[1]);
+            }(),
+            o);
+        EXPECT_TRUE(r.calls.empty()) << r.texts[0];
+    }
+}
+
+TEST(StrictDeathTest, AbortModeStopsAtTheFirstBlockingCall) {
+    corio::RunOptions o;
+    o.strict = corio::Strict::abort;
+    EXPECT_DEATH(corio::run(
+                     []() -> corio::Task<void> {
+                         std::this_thread::sleep_for(1ms);
+                         co_return;
+                     }(),
+                     o),
+                 "blocking call .*nanosleep");
+}
+
+}  // namespace
