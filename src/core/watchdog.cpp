@@ -116,6 +116,10 @@ void Watchdog::run() {
         }
         lock.lock();
     }
+    if (stalled_turn && captured) {  // the loop ended right after a stall: report it all the same
+        lock.unlock();
+        emit(stalled_turn, coarse_now_ns());
+    }
 }
 
 void Watchdog::emit(std::int64_t start, std::int64_t end) {

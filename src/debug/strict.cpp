@@ -2,6 +2,7 @@
 // of a loop (corio_strict_check); if so, the core reports the call with the caller's stack
 // (corio_strict_report), then the real function runs. Linked (corio::strict) or preloaded
 // (LD_PRELOAD=libcorio_strict.so). Outside strict mode each wrapper costs one call and a thread-local read.
+#include <atomic>
 #include <cerrno>
 #include <cstdarg>
 #include <dlfcn.h>
@@ -40,17 +41,25 @@ void report(const char* call) {
     --t_inside;
 }
 
-template <class F>
-F real(F, const char* name) {
-    return reinterpret_cast<F>(dlsym(RTLD_NEXT, name));
+// The next definition of a function (libc's). Resolved on first use into a constant-initialized atomic:
+// no guarded static (whose lock could re-enter these wrappers), no data race between threads.
+void* next(std::atomic<void*>& slot, const char* name, const char* version = nullptr) {
+    void* f = slot.load(std::memory_order_relaxed);
+    if (!f) {
+        f = version ? dlvsym(RTLD_NEXT, name, version) : dlsym(RTLD_NEXT, name);
+        slot.store(f, std::memory_order_relaxed);
+    }
+    return f;
 }
 
-#define CORIO_REAL(name) static const auto real_##name = real(&::name, #name)
+#define CORIO_REAL(name)                                     \
+    static std::atomic<void*> real_##name##_slot{nullptr};    \
+    const auto real_##name = reinterpret_cast<decltype(&::name)>(next(real_##name##_slot, #name))
 
-int real_fcntl_getfl(int fd) {
-    static const auto f = reinterpret_cast<int (*)(int, int, ...)>(dlsym(RTLD_NEXT, "fcntl"));
-    return f(fd, F_GETFL);
-}
+using fcntl_fn = int (*)(int, int, ...);
+std::atomic<void*> g_fcntl{nullptr};
+
+int real_fcntl_getfl(int fd) { return reinterpret_cast<fcntl_fn>(next(g_fcntl, "fcntl"))(fd, F_GETFL); }
 
 bool blocking_fd(int fd) {
     int fl = real_fcntl_getfl(fd);
@@ -196,7 +205,7 @@ int flock(int fd, int op) {
     return real_flock(fd, op);
 }
 int fcntl(int fd, int cmd, ...) {
-    static const auto real_fcntl = reinterpret_cast<int (*)(int, int, ...)>(dlsym(RTLD_NEXT, "fcntl"));
+    const auto real_fcntl = reinterpret_cast<fcntl_fn>(next(g_fcntl, "fcntl"));
     va_list ap;
     va_start(ap, cmd);
     void* arg = va_arg(ap, void*);
@@ -220,8 +229,9 @@ int pthread_mutex_lock(pthread_mutex_t* m) {
     return real_pthread_mutex_lock(m);
 }
 int pthread_cond_wait(pthread_cond_t* c, pthread_mutex_t* m) {
-    static const auto real_wait = reinterpret_cast<int (*)(pthread_cond_t*, pthread_mutex_t*)>(
-        dlvsym(RTLD_NEXT, "pthread_cond_wait", "GLIBC_2.3.2"));
+    static std::atomic<void*> slot{nullptr};
+    const auto real_wait = reinterpret_cast<int (*)(pthread_cond_t*, pthread_mutex_t*)>(
+        next(slot, "pthread_cond_wait", "GLIBC_2.3.2"));
     if (checking()) report("pthread_cond_wait() (std::condition_variable::wait)");
     return real_wait(c, m);
 }
