@@ -1,4 +1,5 @@
-// Seed: "Anti-Patterns" — each one, and what corio says about it.
+// Seed: "Anti-Patterns" — each one, and what corio says about it: strict mode and the loop-stall watchdog
+// (a blocking call), the never-awaited report (a forgotten await), NestedLoopError (a nested loop).
 #include <corio/corio.hpp>
 
 #include <cstdio>
@@ -41,7 +42,7 @@ corio::Task<void> nested_loop() {
 corio::Task<int> main_task() {
     std::fprintf(stderr, "-- 1. mixing sync and async (a blocking call on the loop)\n");
     co_await mixed();
-    co_await corio::sleep(20ms);  // the report is printed once the loop turns again
+    co_await corio::sleep(100ms);  // the watchdog reports once the loop turns again
     std::fprintf(stderr, "-- 2. not awaiting a coroutine\n");
     co_await forgot_await();
     std::fprintf(stderr, "-- 3. creating an event loop inside async code\n");
@@ -49,4 +50,8 @@ corio::Task<int> main_task() {
     co_return 0;
 }
 
-int main() { return corio::run(main_task()); }
+int main() {
+    corio::RunOptions options;
+    options.strict = corio::Strict::warn;  // this program links corio::strict: blocking calls are named too
+    return corio::run(main_task(), options);
+}

@@ -3,7 +3,13 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <atomic>
+#include <condition_variable>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
 #include <mutex>
 #include <netdb.h>
 #include <poll.h>
@@ -104,12 +110,112 @@ TEST(Strict, SocketCallsOnBlockingSocketsAreReported) {
     ::close(s[1]);
 }
 
+TEST(Strict, AcceptAndConnectOnBlockingSocketsAreReported) {
+    int l = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    ASSERT_EQ(::listen(l, 4), 0);
+    socklen_t len = sizeof a;
+    ::getsockname(l, reinterpret_cast<sockaddr*>(&a), &len);
+    int c = ::socket(AF_INET, SOCK_STREAM, 0);
+    auto r = run_in_task([&] {
+        (void)!::connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a);
+        int s = ::accept(l, nullptr, nullptr);
+        if (s >= 0) ::close(s);
+    });
+    EXPECT_TRUE(r.has("connect()"));
+    EXPECT_TRUE(r.has("accept()"));
+    ::close(c);
+    ::close(l);
+}
+
+TEST(Strict, SelectAndEpollWaitWithATimeoutAreReported) {
+    EXPECT_TRUE(run_in_task([] {
+                    timeval tv{0, 100};
+                    ::select(0, nullptr, nullptr, nullptr, &tv);
+                }).has("select"));
+    EXPECT_TRUE(run_in_task([] {
+                    int ep = ::epoll_create1(0);
+                    epoll_event ev;
+                    ::epoll_wait(ep, &ev, 1, 1);
+                    ::close(ep);
+                }).has("epoll_wait"));
+}
+
+TEST(Strict, PopenWaitSyncAndRecordLocksAreReported) {
+    EXPECT_TRUE(run_in_task([] {
+                    if (FILE* f = ::popen("true", "r")) ::pclose(f);
+                }).has("popen"));
+    EXPECT_TRUE(run_in_task([] {
+                    pid_t pid = ::fork();
+                    if (pid == 0) ::_exit(0);
+                    int st;
+                    ::wait(&st);
+                }).has("wait()"));
+    EXPECT_TRUE(run_in_task([] { ::sync(); }).has("sync()"));
+    char path[] = "/tmp/corio_strict_lock_XXXXXX";
+    int fd = ::mkstemp(path);
+    ::unlink(path);
+    EXPECT_TRUE(run_in_task([&] {
+                    struct flock fl {};
+                    fl.l_type = F_WRLCK;
+                    fl.l_whence = SEEK_SET;
+                    ::fcntl(fd, F_SETLKW, &fl);
+                }).has("F_SETLKW"));
+    ::close(fd);
+}
+
+TEST(Strict, AContendedMutexAndAConditionWaitOnTheLoopThreadAreReported) {
+    std::mutex m;
+    std::condition_variable cv;
+    bool ready = false;
+    auto r = run_in_task([&] {
+        std::thread notifier([&] {
+            std::this_thread::sleep_for(50ms);  // the task is waiting long before this
+            {
+                std::lock_guard g(m);
+                ready = true;
+            }
+            cv.notify_one();
+        });
+        {
+            std::unique_lock g(m);
+            cv.wait(g, [&] { return ready; });
+        }
+        notifier.join();
+    });
+    EXPECT_TRUE(r.has("pthread_cond_wait"));
+    EXPECT_TRUE(r.has("pthread_join"));
+    // A certainly contended lock: another thread holds it while the task locks it.
+    std::mutex m2;
+    std::atomic<bool> held{false}, release{false};
+    std::thread owner([&] {
+        std::lock_guard g(m2);
+        held = true;
+        while (!release) std::this_thread::sleep_for(1ms);
+    });
+    while (!held) std::this_thread::sleep_for(1ms);
+    auto r2 = run_in_task([&] {
+        std::thread releaser([&] {
+            std::this_thread::sleep_for(20ms);
+            release = true;
+        });
+        { std::lock_guard g(m2); }
+        releaser.join();
+    });
+    owner.join();
+    EXPECT_TRUE(r2.has("pthread_mutex_lock")) << (r2.calls.empty() ? "" : r2.calls[0]);
+}
+
 TEST(Strict, NameResolutionIsReported) {
     auto r = run_in_task([] {
         addrinfo* res = nullptr;
         if (::getaddrinfo("localhost", "80", nullptr, &res) == 0) ::freeaddrinfo(res);
     });
     EXPECT_TRUE(r.has("getaddrinfo"));
+    EXPECT_TRUE(run_in_task([] { (void)::gethostbyname("localhost"); }).has("gethostbyname"));
 }
 
 TEST(Strict, FsyncAndProcessWaitsAreReported) {

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <execinfo.h>
+#include <cstdint>
 #include <string_view>
 
 namespace corio::detail {
@@ -47,6 +48,13 @@ extern "C" int corio_strict_check(void) {
 extern "C" void corio_strict_report(const char* call) {
     int mode = corio_strict_check();
     if (mode == 0) return;
+    // One report per call site and turn: a call restarted after a signal (EINTR) is the same blocking call.
+    static thread_local const char* last_call = nullptr;
+    static thread_local std::uint64_t last_turn = ~0ull;
+    std::uint64_t turn = static_cast<Loop*>(t_loop)->statistics().turns;
+    if (mode != static_cast<int>(Strict::abort) && last_call == call && last_turn == turn) return;
+    last_call = call;
+    last_turn = turn;
     allow_blocking allow;  // the report's own output must not be reported
     TaskNode* n = t_running;
     std::string task = n ? node_name(n) : std::string();
@@ -56,10 +64,17 @@ extern "C" void corio_strict_report(const char* call) {
     std::string text = std::string("corio strict: blocking call ") + call + " on the event loop thread in task " +
                        (task.empty() ? "<unknown>" : task) + "\n";
     int shown = 0;
-    // Frame 0 is this function, 1 and 2 the interposing library (its report() and the wrapper).
-    for (int i = 3; i < depth && shown < 12; ++i) {
+    // Skip this function and the interposing library's frames (its report() and the wrapper, named as the
+    // call it wraps), whether or not the compiler inlined one into the other.
+    std::string_view wrapper(call);
+    wrapper = wrapper.substr(0, wrapper.find('('));
+    int i = 1;
+    for (; i < depth && i < 4; ++i) {
         std::string f = symbolize(frames[i]);
-        if (f.find("corio_strict_") != std::string::npos || f.find("strict_wrap") != std::string::npos) continue;
+        if (f.find("report(") == std::string::npos && f != wrapper) break;
+    }
+    for (; i < depth && shown < 12; ++i) {
+        std::string f = symbolize(frames[i]);
         text += "  #" + std::to_string(shown++) + " " + f + "\n";
         if (f.find("corio::detail::Loop::turn") != std::string::npos) break;
     }
