@@ -42,7 +42,7 @@ corio::Task<void> nested_loop() {
 corio::Task<int> main_task() {
     std::fprintf(stderr, "-- 1. mixing sync and async (a blocking call on the loop)\n");
     co_await mixed();
-    co_await corio::sleep(100ms);  // the watchdog reports once the loop turns again
+    co_await corio::sleep(500ms);  // the watchdog reports once the loop turns again
     std::fprintf(stderr, "-- 2. not awaiting a coroutine\n");
     co_await forgot_await();
     std::fprintf(stderr, "-- 3. creating an event loop inside async code\n");

@@ -56,6 +56,7 @@ TEST(Watchdog, ABlockedLoopIsReportedWithDurationTaskAndStack) {
     EXPECT_EQ(r.threshold, 100ms);
     EXPECT_EQ(r.task, "slow-handler");
     EXPECT_TRUE(contains(r.stack, "block_the_loop_for")) << r.text();
+    EXPECT_TRUE(contains(r.stack, "core_watchdog_test.cpp:")) << r.text();  // file:line from debug info
     EXPECT_NE(r.text().find("blocked for"), std::string::npos);
     EXPECT_EQ(stats.stalls, 1u);
     EXPECT_GE(stats.longest_stall, 250ms);

@@ -25,6 +25,18 @@ using namespace std::chrono_literals;
 
 namespace {
 
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+constexpr bool k_tsan = true;
+#else
+constexpr bool k_tsan = false;
+#endif
+#elif defined(__SANITIZE_THREAD__)
+constexpr bool k_tsan = true;
+#else
+constexpr bool k_tsan = false;
+#endif
+
 struct Reports {
     std::vector<std::string> calls;
     std::vector<std::string> texts;
@@ -186,7 +198,9 @@ TEST(Strict, AContendedMutexAndAConditionWaitOnTheLoopThreadAreReported) {
         }
         notifier.join();
     });
-    EXPECT_TRUE(r.has("pthread_cond_wait"));
+    if (!k_tsan) {  // ThreadSanitizer's own pthread_cond_wait interceptor never reaches the strict library's
+        EXPECT_TRUE(r.has("pthread_cond_wait"));
+    }
     EXPECT_TRUE(r.has("pthread_join"));
     // A certainly contended lock: another thread holds it while the task locks it.
     std::mutex m2;

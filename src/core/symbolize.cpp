@@ -25,6 +25,8 @@ struct Symbol {
 
 struct Object {
     std::uintptr_t lo = 0, hi = 0;  // runtime address range of its loadable segments
+    std::uintptr_t base = 0;        // load bias: file address = runtime address - base
+    std::string path;
     std::vector<Symbol> symbols;    // sorted by start, runtime addresses
 };
 
@@ -91,6 +93,13 @@ Table& table() {
                 }
                 const char* path = info->dlpi_name && *info->dlpi_name ? info->dlpi_name : "/proc/self/exe";
                 if (std::strncmp(path, "linux-vdso", 10) == 0) return 0;
+                obj.base = info->dlpi_addr;
+                obj.path = path;
+                if (obj.path == "/proc/self/exe") {  // a name only this process can use: resolve it
+                    char buf[4096];
+                    ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+                    if (n > 0) obj.path.assign(buf, static_cast<std::size_t>(n));
+                }
                 read_symbols(path, info->dlpi_addr, obj);
                 tab->objects.push_back(std::move(obj));
                 return 0;
@@ -104,6 +113,12 @@ std::string demangle(const std::string& mangled) {
     int status = 0;
     std::unique_ptr<char, void (*)(void*)> d(abi::__cxa_demangle(mangled.c_str(), nullptr, nullptr, &status), std::free);
     return status == 0 && d ? std::string(d.get()) : mangled;
+}
+
+const Object* object_of(std::uintptr_t a) {
+    for (const Object& o : table().objects)
+        if (a >= o.lo && a < o.hi) return &o;
+    return nullptr;
 }
 
 const Symbol* find(std::uintptr_t a) {
@@ -175,6 +190,53 @@ std::string coroutine_name(const void* frame) {
         }
     }
     return name;
+}
+
+std::vector<std::string> source_lines(const std::vector<void*>& addrs) {
+    std::vector<std::string> out(addrs.size());
+    std::vector<bool> asked(addrs.size(), false);
+    // One addr2line run per object; return addresses point after the call, so look up the byte before.
+    std::vector<const Object*> objs(addrs.size());
+    for (std::size_t i = 0; i < addrs.size(); ++i) objs[i] = object_of(reinterpret_cast<std::uintptr_t>(addrs[i]));
+    for (std::size_t i = 0; i < addrs.size(); ++i) {
+        const Object* o = objs[i];
+        if (!o || asked[i]) continue;
+        std::string cmd;  // (appended piecewise: g++ 12 -O3 warns falsely on "literal" + std::string)
+        cmd.append("addr2line -a -i -e '").append(o->path).append("'");
+        std::vector<std::size_t> idx;
+        for (std::size_t j = i; j < addrs.size(); ++j) {
+            if (objs[j] != o) continue;
+            char hex[32];
+            std::snprintf(hex, sizeof hex, " 0x%lx",
+                          static_cast<unsigned long>(reinterpret_cast<std::uintptr_t>(addrs[j]) - o->base - 1));
+            cmd += hex;
+            idx.push_back(j);
+            asked[j] = true;
+        }
+        cmd += " 2>/dev/null";
+        FILE* p = ::popen(cmd.c_str(), "r");
+        if (!p) return out;
+        // Output: per address, a "0x..." line, then one line per inlining level, innermost first. The last
+        // one is the line in the function the frame belongs to.
+        char line[1024];
+        std::size_t k = 0;
+        bool started = false;
+        while (std::fgets(line, sizeof line, p)) {
+            std::string l(line);
+            while (!l.empty() && (l.back() == '\n' || l.back() == ' ')) l.pop_back();
+            if (l.rfind("0x", 0) == 0) {
+                if (started) ++k;
+                started = true;
+                continue;
+            }
+            if (!started || k >= idx.size()) continue;
+            if (auto d = l.find(" (discriminator"); d != std::string::npos) l.erase(d);
+            bool unknown = l.rfind("??", 0) == 0 || (l.size() >= 2 && l.compare(l.size() - 2, 2, ":?") == 0);
+            if (!unknown) out[idx[k]].swap(l);  // "??:0" or "file:?": no line information
+        }
+        ::pclose(p);
+    }
+    return out;
 }
 
 }  // namespace corio::detail

@@ -138,7 +138,13 @@ void Watchdog::emit(std::int64_t start, std::int64_t end) {
         if (s.find("on_capture_signal") != std::string::npos) first = i + 1;
     }
     if (first < m_capture.depth && symbolize(m_capture.frames[first]).rfind("0x", 0) == 0) ++first;
-    for (int i = first; i < m_capture.depth; ++i) r.stack.push_back(symbolize(m_capture.frames[i]));
+    std::vector<void*> addrs(m_capture.frames + first, m_capture.frames + m_capture.depth);
+    std::vector<std::string> lines = source_lines(addrs);  // this thread, never the loop's
+    for (std::size_t i = 0; i < addrs.size(); ++i) {
+        std::string f = symbolize(addrs[i]);
+        if (!lines[i].empty()) f += " at " + lines[i];
+        r.stack.push_back(std::move(f));
+    }
     r.suppressed = m_suppressed;
 
     if (m_sink) {
