@@ -167,6 +167,23 @@ TEST(NeverAwaited, OffSilencesIt) {
     EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
 }
 
+[[gnu::noinline]] void forget_to_await_here() { (void)fetch_data("debug"); }
+
+TEST(NeverAwaited, InDebugModeTheReportSaysWhereTheTaskWasCreated) {
+    corio::set_debug(true);
+    testing::internal::CaptureStderr();
+    corio::run([]() -> corio::Task<void> {
+        forget_to_await_here();
+        co_return;
+    }());
+    std::string err = testing::internal::GetCapturedStderr();
+    corio::set_debug(false);
+    EXPECT_NE(err.find("fetch_data' was never awaited"), std::string::npos) << err;
+    EXPECT_NE(err.find("created at:"), std::string::npos) << err;
+    EXPECT_NE(err.find("forget_to_await_here"), std::string::npos) << err;
+    EXPECT_NE(err.find("core_watchdog_test.cpp:"), std::string::npos) << err;
+}
+
 TEST(NeverAwaitedDeathTest, AbortStopsTheProgram) {
     corio::RunOptions o;
     o.never_awaited = corio::NeverAwaited::abort;

@@ -95,6 +95,10 @@ T run(Task<T> task, RunOptions opts = {}) {
     return f.h.promise().take();
 }
 
+/// Debug mode: every task created from now on records where it was created, and reports about it (never
+/// awaited) say so. Costs a stack capture per task. CORIO_DEBUG=1 turns it on at start-up.
+void set_debug(bool on) noexcept;
+
 /// The running loop's counters. Errors: LoopClosedError with no running loop.
 [[nodiscard]] LoopStatistics loop_statistics();
 

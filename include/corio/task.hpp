@@ -71,7 +71,7 @@ private:
     }
     void destroy() noexcept {
         if (!m_h) return;
-        if (!(m_h.promise().m_flags & detail::k_started)) detail::task_never_awaited(m_h.address());
+        if (!(m_h.promise().m_flags & detail::k_started)) detail::task_never_awaited(m_h.address(), &m_h.promise());
         m_h.destroy();
     }
     handle_type m_h;

@@ -2,10 +2,13 @@
 #include "loop.hpp"
 #include "symbolize.hpp"
 
+#include <corio/strict.hpp>
+
 #include <corio/error.hpp>
 
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <string_view>
 #include <sys/eventfd.h>
@@ -343,7 +346,7 @@ bool is_cancellation(const std::exception_ptr& e) noexcept {
 
 void throw_cancelled() { throw CancelledError(); }
 
-void task_never_awaited(void* frame) noexcept {
+void task_never_awaited(void* frame, const TaskNode* node) noexcept {
     static const NeverAwaited process_default = [] {
         const char* v = std::getenv("CORIO_NEVER_AWAITED");
         std::string_view s = v ? v : "";
@@ -359,7 +362,29 @@ void task_never_awaited(void* frame) noexcept {
         name = coroutine_name(frame);
     } catch (...) {
     }
-    std::fprintf(stderr, "corio: coroutine '%s' was never awaited\n", name.empty() ? "<unknown>" : name.c_str());
+    std::string text = "corio: coroutine '" + (name.empty() ? std::string("<unknown>") : name) + "' was never awaited\n";
+    if (node->m_flags & k_origin) {  // debug mode: where it was created, first frame past the coroutine's own
+        allow_blocking internal;   // addr2line runs here: debug mode only, and it is the report of a bug
+        std::vector<void*> frames = origin_of(node);
+        std::size_t first = 0;
+        for (std::size_t i = 0; i < frames.size(); ++i) {
+            std::string f = symbolize(frames[i]);
+            if (!name.empty() && f.rfind(name + "(", 0) == 0) {
+                first = i + 1;
+                break;
+            }
+        }
+        std::vector<void*> shown(frames.begin() + static_cast<std::ptrdiff_t>(first),
+                                 frames.begin() + static_cast<std::ptrdiff_t>(std::min(frames.size(), first + 4)));
+        std::vector<std::string> lines = source_lines(shown);
+        text += "  created at:\n";
+        for (std::size_t i = 0; i < shown.size(); ++i) {
+            text += "    " + symbolize(shown[i]);
+            if (!lines[i].empty()) text += " at " + lines[i];
+            text += "\n";
+        }
+    }
+    std::fputs(text.c_str(), stderr);
     if (mode == NeverAwaited::abort) std::abort();
 }
 

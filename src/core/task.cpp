@@ -3,7 +3,11 @@
 #include <corio/error.hpp>
 #include <corio/strict.hpp>
 
+#include <cstdlib>
 #include <cstring>
+#include <execinfo.h>
+#include <string_view>
+#include <vector>
 #include <mutex>
 #include <new>
 #include <string>
@@ -107,9 +111,49 @@ void drop_node_name(TaskNode* n) noexcept {
     names().erase(n);
 }
 
+bool g_debug_tasks = [] {
+    const char* v = std::getenv("CORIO_DEBUG");
+    return v && *v && std::string_view(v) != "0";
+}();
+
+namespace {
+std::mutex g_origins_mutex;
+std::unordered_map<const TaskNode*, std::vector<void*>>& origins() {
+    static auto* m = new std::unordered_map<const TaskNode*, std::vector<void*>>();
+    return *m;
+}
+}  // namespace
+
+void record_origin(TaskNode* n) noexcept {
+    void* frames[24];
+    int depth = ::backtrace(frames, 24);
+    allow_blocking internal;
+    try {
+        std::lock_guard lock(g_origins_mutex);
+        origins()[n].assign(frames, frames + depth);
+        n->m_flags |= k_origin;
+    } catch (...) {
+    }
+}
+
+void drop_origin(TaskNode* n) noexcept {
+    allow_blocking internal;
+    std::lock_guard lock(g_origins_mutex);
+    origins().erase(n);
+}
+
+std::vector<void*> origin_of(const TaskNode* n) {
+    allow_blocking internal;
+    std::lock_guard lock(g_origins_mutex);
+    auto it = origins().find(n);
+    return it == origins().end() ? std::vector<void*>() : it->second;
+}
+
 }  // namespace corio::detail
 
 namespace corio {
+
+void set_debug(bool on) noexcept { detail::g_debug_tasks = on; }
 
 std::string describe(const std::exception_ptr& e) {
     if (!e) return "no exception";

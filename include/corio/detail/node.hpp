@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <exception>
 #include <string>
+#include <vector>
 
 namespace corio::detail {
 
@@ -37,7 +38,13 @@ enum NodeFlags : std::uint32_t {
     k_adopted = 1u << 4,    // is a root node scheduled by the loop
     k_started = 1u << 5,    // the coroutine has begun running (awaited or adopted)
     k_named = 1u << 6,      // has an entry in the name table
+    k_origin = 1u << 7,     // has a creation stack in the origin table (debug mode)
 };
+
+/// Debug mode (CORIO_DEBUG=1, or corio::set_debug(true)): every task records where it was created.
+extern bool g_debug_tasks;
+void record_origin(TaskNode* n) noexcept;
+void drop_origin(TaskNode* n) noexcept;
 
 struct TaskNode;
 /// Task names live in a side table (few tasks are named; a pointer in every frame would cost more).
@@ -57,11 +64,16 @@ struct TaskNode {
     JoinHook* m_joiner = nullptr;                // told when the node finishes
     std::uint32_t m_flags = 0;
 
-    TaskNode() noexcept = default;
+    TaskNode() noexcept {
+        if (g_debug_tasks) record_origin(this);
+    }
     TaskNode(const TaskNode&) = delete;
     TaskNode& operator=(const TaskNode&) = delete;
     ~TaskNode() {
-        if (m_flags & k_named) drop_node_name(this);
+        if (m_flags & (k_named | k_origin)) {
+            if (m_flags & k_named) drop_node_name(this);
+            if (m_flags & k_origin) drop_origin(this);
+        }
     }
 
     [[nodiscard]] bool cancelled() const noexcept { return (m_flags & k_cancelled) != 0; }
@@ -104,7 +116,9 @@ void adopt(TaskNode* n, std::coroutine_handle<> frame, JoinHook* joiner);
 void release(TaskNode* n) noexcept;
 
 /// A Task is being destroyed without ever having started: report it (RunOptions::never_awaited).
-void task_never_awaited(void* frame) noexcept;
+void task_never_awaited(void* frame, const TaskNode* node) noexcept;
+/// The creation stack recorded in debug mode (empty when none).
+std::vector<void*> origin_of(const TaskNode* n);
 
 /// Called from a root promise's final suspend.
 void node_finished(TaskNode* n, std::exception_ptr error) noexcept;
