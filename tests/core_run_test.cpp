@@ -161,6 +161,24 @@ TEST(LoopHandle, PostAfterTheLoopEndedThrowsLoopClosedError) {
     EXPECT_THROW(handle.post([] {}), corio::LoopClosedError);
 }
 
+corio::Task<void> failing_in_background() {
+    co_await corio::yield();
+    throw std::runtime_error("nobody saw this");
+}
+
+TEST(Run, ADetachedTasksExceptionIsReportedToStderrAsAsyncioDoes) {
+    testing::internal::CaptureStderr();
+    corio::run([]() -> corio::Task<void> {
+        corio::spawn(failing_in_background()).detach();
+        co_await corio::sleep(2ms);
+    }());
+    std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_NE(err.find("Task exception was never retrieved (task (anonymous namespace)::failing_in_background): "
+                       "nobody saw this"),
+              std::string::npos)
+        << err;
+}
+
 TEST(Run, DetachedTaskFailureIsReportedNotLost) {
     static std::string reported;
     reported.clear();

@@ -152,7 +152,8 @@ void Loop::finished(TaskNode* n) noexcept {
 
 void Loop::report_unhandled(TaskNode* n, const std::exception_ptr& e) noexcept {
     ++m_stats.unhandled;
-    std::string name = n->m_flags & k_named ? node_name(n) : std::string("<unnamed>");
+    std::string name = n->m_flags & k_named ? node_name(n) : coroutine_name(n->m_frame.address());
+    if (name.empty()) name = "<unnamed>";
     if (m_opts.on_unhandled) {
         try {
             m_opts.on_unhandled(e, name);
@@ -160,7 +161,8 @@ void Loop::report_unhandled(TaskNode* n, const std::exception_ptr& e) noexcept {
         } catch (...) {
         }
     }
-    std::fprintf(stderr, "corio: task %s failed and nobody awaited it: %s\n", name.c_str(), describe(e).c_str());
+    std::fprintf(stderr, "corio: Task exception was never retrieved (task %s): %s\n", name.c_str(),
+                 describe(e).c_str());
 }
 
 void Loop::cancel_all() noexcept {

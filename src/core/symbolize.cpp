@@ -165,11 +165,16 @@ std::string coroutine_name(const void* frame) {
     // Both GCC and Clang lay a coroutine frame out with the resume function's address first.
     void* resume;
     std::memcpy(&resume, frame, sizeof resume);
+    if (!resume) {  // a finished coroutine (GCC clears the resume pointer): its destroy function names it too
+        void* destroy;
+        std::memcpy(&destroy, static_cast<const char*>(frame) + sizeof(void*), sizeof destroy);
+        resume = destroy;
+    }
     const Symbol* s = find(reinterpret_cast<std::uintptr_t>(resume));
     if (!s) return {};
     std::string name = demangle(s->name);
     // GCC: "f(f()::_Z1fv.Frame*) [clone .actor]"; Clang: "f() (.resume)". Keep "f".
-    for (const char* suffix : {" [clone .actor]", " (.resume)", " [clone .resume]"}) {
+    for (const char* suffix : {" [clone .actor]", " (.resume)", " [clone .resume]", " [clone .destroy]", " (.destroy)"}) {
         auto p = name.rfind(suffix);
         if (p != std::string::npos) name.erase(p);
     }
