@@ -152,8 +152,7 @@ void Loop::finished(TaskNode* n) noexcept {
 
 void Loop::report_unhandled(TaskNode* n, const std::exception_ptr& e) noexcept {
     ++m_stats.unhandled;
-    std::string name = n->m_flags & k_named ? node_name(n) : coroutine_name(n->m_frame.address());
-    if (name.empty()) name = "<unnamed>";
+    std::string name = task_label(n);
     if (m_opts.on_unhandled) {
         try {
             m_opts.on_unhandled(e, name);

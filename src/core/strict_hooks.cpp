@@ -57,12 +57,11 @@ extern "C" void corio_strict_report(const char* call) {
     last_turn = turn;
     allow_blocking allow;  // the report's own output must not be reported
     TaskNode* n = t_running;
-    std::string task = n ? node_name(n) : std::string();
-    if (task.empty() && n && n->m_frame) task = coroutine_name(n->m_frame.address());
+    std::string task = n ? task_label(n) : std::string("<unknown>");
     void* frames[32];
     int depth = ::backtrace(frames, 32);
     std::string text = std::string("corio strict: blocking call ") + call + " on the event loop thread in task " +
-                       (task.empty() ? "<unknown>" : task) + "\n";
+                       task + "\n";
     int shown = 0;
     // Skip this function and the interposing library's frames (its report() and the wrapper, named as the
     // call it wraps), whether or not the compiler inlined one into the other.

@@ -115,6 +115,20 @@ std::string demangle(const std::string& mangled) {
     return status == 0 && d ? std::string(d.get()) : mangled;
 }
 
+// Drops the compilers' suffixes of a coroutine's resume/destroy functions (GCC: " [clone .actor]",
+// Clang: " (.resume)"); true when there was one.
+bool strip_coroutine_suffix(std::string& name) {
+    bool found = false;
+    for (const char* suffix : {" [clone .actor]", " (.resume)", " [clone .resume]", " [clone .destroy]", " (.destroy)"}) {
+        auto p = name.rfind(suffix);
+        if (p != std::string::npos) {
+            name.erase(p);
+            found = true;
+        }
+    }
+    return found;
+}
+
 const Object* object_of(std::uintptr_t a) {
     for (const Object& o : table().objects)
         if (a >= o.lo && a < o.hi) return &o;
@@ -140,15 +154,7 @@ std::string symbolize(const void* addr) {
     auto a = reinterpret_cast<std::uintptr_t>(addr);
     if (const Symbol* s = find(a)) {
         std::string name = demangle(s->name);
-        bool coroutine = false;
-        for (const char* suffix : {" [clone .actor]", " (.resume)", " [clone .resume]"}) {
-            auto p = name.rfind(suffix);
-            if (p != std::string::npos) {
-                name.erase(p);
-                coroutine = true;
-            }
-        }
-        if (coroutine) {  // "f(f()::_Z1fv.Frame*)" -> "f [coroutine]"
+        if (strip_coroutine_suffix(name)) {  // "f(f()::_Z1fv.Frame*)" -> "f [coroutine]"
             void* fn = reinterpret_cast<void*>(s->start);
             std::string clean = coroutine_name(&fn);
             return (clean.empty() ? name : clean) + " [coroutine]";
@@ -174,10 +180,7 @@ std::string coroutine_name(const void* frame) {
     if (!s) return {};
     std::string name = demangle(s->name);
     // GCC: "f(f()::_Z1fv.Frame*) [clone .actor]"; Clang: "f() (.resume)". Keep "f".
-    for (const char* suffix : {" [clone .actor]", " (.resume)", " [clone .resume]", " [clone .destroy]", " (.destroy)"}) {
-        auto p = name.rfind(suffix);
-        if (p != std::string::npos) name.erase(p);
-    }
+    strip_coroutine_suffix(name);
     if (name.size() >= 7 && name.compare(name.size() - 7, 7, ".resume") == 0) name.erase(name.size() - 7);
     if (name.size() >= 6 && name.compare(name.size() - 6, 6, ".actor") == 0) name.erase(name.size() - 6);
     // Drop the outermost function's parameter list (GCC gives the actor the frame pointer type) and a

@@ -1,4 +1,6 @@
 // Coroutine frames (the per-thread recycling allocator) and the error types.
+#include "symbolize.hpp"
+
 #include <corio/detail/node.hpp>
 #include <corio/error.hpp>
 #include <corio/strict.hpp>
@@ -103,6 +105,12 @@ std::string node_name(const TaskNode* n) {
     std::lock_guard lock(g_names_mutex);
     auto it = names().find(n);
     return it == names().end() ? std::string() : it->second;
+}
+
+std::string task_label(const TaskNode* n) {
+    std::string name = n->m_flags & k_named ? node_name(n) : std::string();
+    if (name.empty() && n->m_frame) name = coroutine_name(n->m_frame.address());
+    return name.empty() ? std::string("<unnamed>") : name;
 }
 
 void drop_node_name(TaskNode* n) noexcept {

@@ -50,6 +50,8 @@ struct TaskNode;
 /// Task names live in a side table (few tasks are named; a pointer in every frame would cost more).
 void set_node_name(TaskNode* n, std::string name);
 [[nodiscard]] std::string node_name(const TaskNode* n);
+/// How reports name a live task: its name, else its coroutine's, else "<unnamed>".
+[[nodiscard]] std::string task_label(const TaskNode* n);
 void drop_node_name(TaskNode* n) noexcept;
 
 /// A schedulable, cancellable unit. Embedded in every coroutine promise; a promise is a node's root when
