@@ -42,6 +42,14 @@ namespace corio {
 /// Waits until `fd` is ready for `events` (POLLIN, POLLOUT, ...); returns the ready events.
 [[nodiscard]] detail::IoAwaiter<short> poll(int fd, short events);
 
+/// fsync(2) (or fdatasync when `datasync`) as a kernel operation under io_uring; under epoll it runs in
+/// place, so fs/ sends it to the thread pool there. As read() otherwise.
+[[nodiscard]] detail::IoAwaiter<void> fsync(int fd, bool datasync = false);
+
+/// openat(2) as a kernel operation under io_uring (in place under epoll, as fsync()); returns the new
+/// descriptor. `path` must stay valid until the operation completes. As read() otherwise.
+[[nodiscard]] detail::IoAwaiter<int> openat(int dirfd, const char* path, int flags, unsigned mode = 0644);
+
 /// Closes a descriptor that corio operations used (it is forgotten by the backend first). Use this rather
 /// than ::close for such descriptors. Errors: none (a bad fd is ignored).
 void close(int fd) noexcept;

@@ -61,6 +61,12 @@ int attempt(IoOp* op) noexcept {
             if (r < 0) return -errno;
             return r == 0 ? -EAGAIN : p.revents;
         }
+        case IoOp::Kind::fsync:
+            return result(op->m_flags ? ::fdatasync(op->m_fd) : ::fsync(op->m_fd));
+        case IoOp::Kind::openat:
+            return result(::openat(op->m_fd, static_cast<const char*>(op->m_buf), op->m_flags,
+                                   static_cast<mode_t>(op->m_offset)));
+        case IoOp::Kind::accept_multi: return -EOPNOTSUPP;
     }
     return -EINVAL;
 }
@@ -84,6 +90,14 @@ public:
     Backend kind() const noexcept override { return Backend::epoll; }
 
     bool submit(IoOp* op) override {
+        if (op->m_kind == IoOp::Kind::accept_multi) {  // io_uring only: net/ accepts one by one here
+            op->m_res = -EOPNOTSUPP;
+            return true;
+        }
+        if (op->m_kind == IoOp::Kind::fsync || op->m_kind == IoOp::Kind::openat) {
+            op->m_res = attempt(op);  // file metadata: done in place (fs/ sends these to the thread pool instead)
+            return true;
+        }
         if (op->m_fd < 0) {
             op->m_res = -EBADF;
             return true;

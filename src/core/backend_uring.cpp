@@ -49,6 +49,12 @@ public:
             case IoOp::Kind::poll:
                 io_uring_prep_poll_add(sqe, op->m_fd, static_cast<unsigned>(op->m_flags) & 0xffffu);
                 break;
+            case IoOp::Kind::accept_multi: io_uring_prep_multishot_accept(sqe, op->m_fd, nullptr, nullptr, SOCK_CLOEXEC); break;
+            case IoOp::Kind::fsync: io_uring_prep_fsync(sqe, op->m_fd, static_cast<unsigned>(op->m_flags)); break;
+            case IoOp::Kind::openat:
+                io_uring_prep_openat(sqe, op->m_fd, static_cast<const char*>(op->m_buf), op->m_flags,
+                                     static_cast<mode_t>(op->m_offset));
+                break;
         }
         io_uring_sqe_set_data(sqe, op);
         op->m_state = IoOp::pending;
@@ -117,6 +123,11 @@ private:
             if (!op) continue;  // a cancellation request's own (failed) completion
             if (op == &m_wake) {
                 rearm = true;
+                continue;
+            }
+            if (cqe->flags & IORING_CQE_F_MORE) {  // a multishot operation's result; it stays armed
+                op->m_res = cqe->res;
+                op->m_on_done(op);
                 continue;
             }
             --m_inflight;

@@ -3,6 +3,7 @@
 
 #include <corio/io.hpp>
 
+#include <fcntl.h>
 #include <unistd.h>
 
 namespace corio::detail {
@@ -31,7 +32,7 @@ void complete(IoOp* op, int res) noexcept {
 }
 
 void throw_io_error(IoOp::Kind kind, int fd, int err) {
-    static constexpr const char* names[] = {"read", "write", "recv", "send", "accept", "connect", "poll"};
+    static constexpr const char* names[] = {"read", "write", "recv", "send", "accept", "connect", "poll", "fsync", "openat", "accept"};
     throw IoError(names[static_cast<int>(kind)], fd, err);
 }
 
@@ -78,6 +79,19 @@ IoAwaiter<void> connect(int fd, const sockaddr* addr, socklen_t len) {
 IoAwaiter<short> poll(int fd, short events) {
     IoAwaiter<short> a(IoOp::Kind::poll, fd);
     a.m_op.m_flags = events;
+    return a;
+}
+
+IoAwaiter<void> fsync(int fd, bool datasync) {
+    IoAwaiter<void> a(IoOp::Kind::fsync, fd);
+    a.m_op.m_flags = datasync ? 1 : 0;  // IORING_FSYNC_DATASYNC
+    return a;
+}
+IoAwaiter<int> openat(int dirfd, const char* path, int flags, unsigned mode) {
+    IoAwaiter<int> a(IoOp::Kind::openat, dirfd);
+    a.m_op.m_buf = const_cast<char*>(path);
+    a.m_op.m_flags = flags | O_CLOEXEC;
+    a.m_op.m_offset = mode;
     return a;
 }
 

@@ -75,6 +75,8 @@ Backend backend_from_env() {
 }  // namespace
 
 Loop::Loop(const RunOptions& opts) : m_opts(opts), m_start(std::chrono::steady_clock::now()) {
+    static std::atomic<std::uint64_t> ids{0};
+    m_id = ++ids;
     m_remote = std::make_shared<RemoteQueue>();
     int efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (efd < 0) throw IoError("eventfd", -1, errno);

@@ -10,16 +10,18 @@
 namespace corio::detail {
 
 struct IoOp {
-    enum class Kind : std::uint8_t { read, write, recv, send, accept, connect, poll };
+    enum class Kind : std::uint8_t { read, write, recv, send, accept, connect, poll, fsync, openat, accept_multi };
+    // accept_multi (io_uring only): a multishot accept; m_on_done is called for every connection with
+    // m_state still `pending` while the kernel keeps it armed, and once more with `done` at its end.
     enum State : std::uint8_t { idle, pending, done };
 
     Kind m_kind;
     State m_state = idle;
     int m_fd;
-    void* m_buf = nullptr;
+    void* m_buf = nullptr;                 // openat: the path (m_fd is the directory fd)
     std::uint32_t m_len = 0;
-    int m_flags = 0;                       // recv/send flags, poll events, accept flags
-    std::uint64_t m_offset = ~0ull;        // read/write: ~0 means the file position
+    int m_flags = 0;                       // recv/send flags, poll events, fsync flags, openat flags
+    std::uint64_t m_offset = ~0ull;        // read/write: ~0 means the file position; openat: the mode
     sockaddr* m_addr = nullptr;            // connect: the address; accept: where to store the peer
     socklen_t m_addrlen = 0;
     int m_res = 0;                         // result: >= 0, or -errno

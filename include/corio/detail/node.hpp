@@ -88,6 +88,7 @@ struct LoopCore {
     TaskNode** m_tail = &m_head;
     int m_budget = 0;  // operations that may complete without suspending before a forced yield
     int m_offloaded = 0;  // thread-pool jobs of this loop not yet handed back (the loop may spin for them)
+    std::uint64_t m_id = 0;  // unique per run() in the process (loops reuse stack addresses; ids do not)
 
     void schedule(TaskNode* n) noexcept {
         if (n->m_flags & k_queued) return;
