@@ -16,3 +16,5 @@
 #include <corio/task.hpp>
 #include <corio/task_group.hpp>
 #include <corio/time.hpp>
+#include <corio/fs/file.hpp>
+#include <corio/fs/whole_file.hpp>
