@@ -24,7 +24,8 @@ namespace corio::fs {
 struct WriteOptions {
     /// Replace the file atomically: write a temporary file in the same directory, fsync it, rename it over
     /// `path`, and fsync the directory. Readers see the old content or the new, never a mix, also after a
-    /// crash. The new file gets `mode` (less the umask), not the permissions of the file it replaces.
+    /// crash. The new file gets `mode` (less the umask), not the permissions of the file it replaces, and a
+    /// symbolic link at `path` is replaced by the file (not followed). Needs write access to the directory.
     bool atomic = false;
     /// Flush the data to the device before returning (implied by `atomic`).
     bool fsync = false;
