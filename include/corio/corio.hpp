@@ -4,6 +4,13 @@
 #include <corio/error.hpp>
 #include <corio/gather.hpp>
 #include <corio/io.hpp>
+#include <corio/net/address.hpp>
+#include <corio/net/dns.hpp>
+#include <corio/net/error.hpp>
+#include <corio/net/stream.hpp>
+#include <corio/net/tcp.hpp>
+#include <corio/net/tls.hpp>
+#include <corio/net/unix.hpp>
 #include <corio/offload/thread_pool.hpp>
 #include <corio/outcome.hpp>
 #include <corio/run.hpp>

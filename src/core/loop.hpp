@@ -35,7 +35,7 @@ struct RemoteQueue {
 };
 
 /// Per-loop resources of higher layers (the default thread pool), destroyed when run() ends.
-enum class LoopSlot { thread_pool, resolver, count };
+enum class LoopSlot { thread_pool, resolver, net_orphans, count };
 
 class Loop final : public LoopCore {
 public:
