@@ -54,4 +54,9 @@ namespace corio {
 /// than ::close for such descriptors. Errors: none (a bad fd is ignored).
 void close(int fd) noexcept;
 
+/// As close(), but under io_uring the close is queued with the loop's other submissions instead of being a
+/// system call of its own: the descriptor number is released before the loop next sleeps (or ends), not
+/// at once. For sockets corio owns; use close() where the moment matters (before fork, for a pipe's EOF).
+void close_soon(int fd) noexcept;
+
 }  // namespace corio

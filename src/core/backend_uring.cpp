@@ -9,6 +9,7 @@
 #include <cstring>
 #include <liburing.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 namespace corio::detail {
 namespace {
@@ -32,7 +33,24 @@ public:
     }
 
     ~UringBackend() override {
-        if (m_ready) io_uring_queue_exit(&m_ring);
+        if (!m_ready) return;
+        io_uring_submit(&m_ring);  // queued closes (close_soon) run now
+        io_uring_queue_exit(&m_ring);
+    }
+
+    void close_soon(int fd) noexcept override {
+        io_uring_sqe* sqe = io_uring_get_sqe(&m_ring);
+        if (!sqe) {
+            io_uring_submit(&m_ring);
+            sqe = io_uring_get_sqe(&m_ring);
+        }
+        if (!sqe) {
+            ::close(fd);
+            return;
+        }
+        io_uring_prep_close(sqe, fd);
+        io_uring_sqe_set_data(sqe, nullptr);
+        sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
     }
 
     Backend kind() const noexcept override { return Backend::io_uring; }

@@ -24,6 +24,11 @@ void io_cancel(IoOp* op) noexcept {
     if (t_loop) static_cast<Loop*>(t_loop)->io().cancel(op);
 }
 
+void IoBackend::close_soon(int fd) noexcept {
+    forget(fd);
+    ::close(fd);
+}
+
 void complete(IoOp* op, int res) noexcept {
     op->m_res = res;
     op->m_state = IoOp::done;
@@ -99,6 +104,12 @@ void close(int fd) noexcept {
     if (fd < 0) return;
     if (detail::t_loop) static_cast<detail::Loop*>(detail::t_loop)->io().forget(fd);
     ::close(fd);
+}
+
+void close_soon(int fd) noexcept {
+    if (fd < 0) return;
+    if (detail::t_loop) static_cast<detail::Loop*>(detail::t_loop)->io().close_soon(fd);
+    else ::close(fd);
 }
 
 }  // namespace corio

@@ -19,6 +19,9 @@ public:
     virtual void cancel(IoOp* op) noexcept = 0;
     /// The descriptor is being closed: forget what is known about it.
     virtual void forget(int fd) noexcept = 0;
+    /// Closes `fd` (forgetting it first); io_uring queues the close with the turn's other submissions, so
+    /// the number is released at the next submission, which happens before the loop sleeps or ends.
+    virtual void close_soon(int fd) noexcept;
     /// True when operations are in flight (a non-blocking poll may find completions).
     [[nodiscard]] virtual bool busy() const noexcept = 0;
     /// Reaps completions, waiting up to `timeout_ns` (-1: until one arrives or the wake fd is signalled).

@@ -195,7 +195,8 @@ void ListenerSocket::close() noexcept {
         m_acceptor->close();
         m_acceptor = nullptr;
     }
-    Socket::close();
+    if (m_fd >= 0) corio::close(m_fd);  // at once (not close_soon): the port must be free when close() returns
+    m_fd = -1;
 }
 
 Task<int> ListenerSocket::accept_fd() {

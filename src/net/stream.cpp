@@ -23,7 +23,7 @@ Socket& Socket::operator=(Socket&& o) noexcept {
 }
 
 void Socket::close() noexcept {
-    if (m_fd >= 0) corio::close(m_fd);
+    if (m_fd >= 0) corio::close_soon(m_fd);
     m_fd = -1;
 }
 

@@ -176,9 +176,10 @@ TcpListener TcpListener::bind(const SocketAddress& address, ListenOptions option
     if (fd < 0) throw IoError("socket", -1, errno);
     TcpListener l;
     l.m_fd = fd;
-    l.m_nodelay = options.nodelay;
     if (options.reuse_address) set_int_option(fd, SOL_SOCKET, SO_REUSEADDR, 1, "setsockopt(SO_REUSEADDR)");
     if (options.reuse_port) set_int_option(fd, SOL_SOCKET, SO_REUSEPORT, 1, "setsockopt(SO_REUSEPORT)");
+    // Accepted sockets inherit TCP_NODELAY from the listener (Linux): one system call here, none per accept.
+    if (options.nodelay) set_int_option(fd, IPPROTO_TCP, TCP_NODELAY, 1, "setsockopt(TCP_NODELAY)");
     if (::bind(fd, address.data(), address.size()) < 0) {
         std::string op = "bind to " + address.to_string();
         throw IoError(op.c_str(), fd, errno);
@@ -187,10 +188,6 @@ TcpListener TcpListener::bind(const SocketAddress& address, ListenOptions option
     return l;
 }
 
-Task<TcpStream> TcpListener::accept() {
-    TcpStream s(co_await accept_fd());
-    if (m_nodelay) s.set_nodelay(true);
-    co_return s;
-}
+Task<TcpStream> TcpListener::accept() { co_return TcpStream(co_await accept_fd()); }
 
 }  // namespace corio::net

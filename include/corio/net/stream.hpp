@@ -31,7 +31,9 @@ public:
         m_fd = -1;
         return fd;
     }
-    /// Closes the socket; operations pending on it complete with an error. Idempotent.
+    /// Closes the socket (under io_uring the close goes out with the loop's next submission: see
+    /// corio::close_soon); operations still pending on it are not interrupted, so finish or cancel them
+    /// first. Idempotent.
     void close() noexcept;
     /// The address the socket is bound to. Errors: IoError.
     [[nodiscard]] SocketAddress local_address() const;

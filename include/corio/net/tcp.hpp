@@ -54,7 +54,7 @@ struct ListenOptions {
     int backlog = 1024;
     bool reuse_address = true;  ///< SO_REUSEADDR
     bool reuse_port = false;    ///< SO_REUSEPORT
-    bool nodelay = true;        ///< TCP_NODELAY on accepted connections
+    bool nodelay = true;        ///< TCP_NODELAY on accepted connections (set once, on the listener: inherited)
 };
 
 /// A listening TCP socket.
@@ -75,9 +75,6 @@ public:
     /// Cancellation: no connection is lost (one accepted meanwhile waits for the next accept()).
     /// Errors: IoError (EMFILE when out of descriptors). Thread safety: loop thread only.
     [[nodiscard]] Task<TcpStream> accept();
-
-private:
-    bool m_nodelay = true;
 };
 
 }  // namespace corio::net
