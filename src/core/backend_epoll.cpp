@@ -112,6 +112,7 @@ public:
         if ((s.ready & dir) && !s.has_parked(dir)) {
             int r = attempt(op);
             if (r != -EAGAIN) {
+                note_short(s, op, r);
                 op->m_res = r;
                 op->m_state = IoOp::done;
                 return true;
@@ -170,6 +171,8 @@ private:
         std::uint32_t ready = 0;
         bool registered = false;
         bool pollable = true;
+        bool stream = false;  // a stream socket: a short read or write means the buffer is drained or full
+        bool in_closed = false;  // the peer's end of stream (or an error) was reported: reads never wait again
 
         bool has_parked(std::uint32_t dir) const noexcept {
             for (IoOp* o = head; o; o = o->m_park_next)
@@ -209,6 +212,26 @@ private:
             }
         }
         s.ready = k_in | k_out;  // assume ready: the first attempt tells
+        int type = 0;
+        socklen_t len = sizeof type;
+        s.stream = ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
+    }
+
+    /// After a successful attempt: a short transfer on a stream socket drained the receive buffer (or filled
+    /// the send buffer), so the next operation in that direction waits for the next edge instead of
+    /// spending a system call on EAGAIN (Tokio does the same).
+    static void note_short(FdState& s, const IoOp* op, int r) noexcept {
+        if (!s.stream || r < 0 || static_cast<std::uint32_t>(r) >= op->m_len) return;
+        switch (op->m_kind) {
+            case IoOp::Kind::read:
+            case IoOp::Kind::recv:
+                // Not after the end of stream was reported: its edge is spent, and the next read returns 0.
+                if (r > 0 && !s.in_closed && !(op->m_flags & MSG_PEEK)) s.ready &= ~k_in;
+                break;
+            case IoOp::Kind::write:
+            case IoOp::Kind::send: s.ready &= ~k_out; break;
+            default: break;
+        }
     }
 
     void unpark(FdState& s, IoOp* op) noexcept {
@@ -222,6 +245,7 @@ private:
 
     void dispatch(FdState& s, std::uint32_t ev) {
         if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s.ready |= k_in;
+        if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s.in_closed = true;
         if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) s.ready |= k_out;
         std::uint32_t blocked = 0;  // directions that hit EAGAIN in this pass: later ops wait their turn
         for (IoOp* op = s.head; op;) {
@@ -240,6 +264,7 @@ private:
                         s.ready &= ~dir;
                         blocked |= dir;
                     } else {
+                        note_short(s, op, r);
                         unpark(s, op);
                         complete(op, r);
                     }
