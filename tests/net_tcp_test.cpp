@@ -257,6 +257,28 @@ TEST(NetTcp, CancelledAcceptAndReadLeaveTheSocketsUsable) {
     }());
 }
 
+TEST(NetTcp, ClosingAStreamFailsTheReadPendingOnIt) {
+    run_bounded([]() -> Task<void> {
+        auto l = net::TcpListener::bind("127.0.0.1:0");
+        auto server = corio::spawn([](net::TcpListener& l) -> Task<net::TcpStream> { co_return co_await l.accept(); }(l));
+        auto c = co_await net::TcpStream::connect(l.local_address());
+        auto peer = co_await server;  // keeps the connection open: only the close can end the read
+        auto reader = corio::spawn([](net::TcpStream& c) -> Task<int> {
+            std::array<std::byte, 16> buf;
+            try {
+                (void)co_await c.read(buf);
+            } catch (const corio::IoError& e) {
+                co_return e.code();
+            }
+            co_return 0;
+        }(c));
+        co_await corio_test::settle();
+        c.close();
+        int err = co_await reader;
+        EXPECT_TRUE(err == ECANCELED || err == EBADF) << "errno " << err;  // io_uring / epoll
+    }());
+}
+
 TEST(NetTcp, OptionsAndAddresses) {
     run_bounded([]() -> Task<void> {
         auto l = net::TcpListener::bind("127.0.0.1:0");

@@ -38,19 +38,32 @@ public:
         io_uring_queue_exit(&m_ring);
     }
 
+    // Closing a descriptor does not end the ring's operations on it (they hold the file): cancel them
+    // first (they complete with -ECANCELED), as the epoll backend fails its parked ones with -EBADF.
     void close_soon(int fd) noexcept override {
-        io_uring_sqe* sqe = io_uring_get_sqe(&m_ring);
-        if (!sqe) {
-            io_uring_submit(&m_ring);
-            sqe = io_uring_get_sqe(&m_ring);
-        }
-        if (!sqe) {
+        io_uring_sqe* cancel = sqe_or_null();
+        io_uring_sqe* close = cancel ? sqe_or_null() : nullptr;
+        if (!close) {  // no room even after a submit: do it in place
+            forget(fd);
             ::close(fd);
             return;
         }
-        io_uring_prep_close(sqe, fd);
+        io_uring_prep_cancel_fd(cancel, fd, IORING_ASYNC_CANCEL_ALL);
+        io_uring_sqe_set_data(cancel, nullptr);
+        cancel->flags |= IOSQE_CQE_SKIP_SUCCESS;
+        io_uring_prep_close(close, fd);
+        io_uring_sqe_set_data(close, nullptr);
+        close->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    }
+
+    /// Before a close in place: the cancellation must reach the kernel while the number is still this file.
+    void forget(int fd) noexcept override {
+        io_uring_sqe* sqe = sqe_or_null();
+        if (!sqe) return;
+        io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
         io_uring_sqe_set_data(sqe, nullptr);
         sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+        io_uring_submit(&m_ring);
     }
 
     Backend kind() const noexcept override { return Backend::io_uring; }
@@ -88,7 +101,6 @@ public:
         sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
     }
 
-    void forget(int) noexcept override {}
 
     bool busy() const noexcept override { return m_inflight > 0 || io_uring_sq_ready(&m_ring) > 0; }
 
@@ -119,6 +131,15 @@ private:
             io_uring_submit(&m_ring);
             sqe = io_uring_get_sqe(&m_ring);
             if (!sqe) throw Error("io_uring: no submission queue entry available");
+        }
+        return sqe;
+    }
+
+    io_uring_sqe* sqe_or_null() noexcept {
+        io_uring_sqe* sqe = io_uring_get_sqe(&m_ring);
+        if (!sqe) {
+            io_uring_submit(&m_ring);
+            sqe = io_uring_get_sqe(&m_ring);
         }
         return sqe;
     }

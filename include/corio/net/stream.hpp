@@ -32,8 +32,8 @@ public:
         return fd;
     }
     /// Closes the socket (under io_uring the close goes out with the loop's next submission: see
-    /// corio::close_soon); operations still pending on it are not interrupted, so finish or cancel them
-    /// first. Idempotent.
+    /// corio::close_soon). An operation still pending on it fails with IoError (ECANCELED under io_uring,
+    /// EBADF under epoll). Idempotent.
     void close() noexcept;
     /// The address the socket is bound to. Errors: IoError.
     [[nodiscard]] SocketAddress local_address() const;
