@@ -461,7 +461,8 @@ TEST(HttpParser, RejectsBadChunks) {
               std::string::npos);
     response_error(head + "-1\r\n", ParseError::invalid_chunk_size);
     response_error(head + "10000000000000000\r\n", ParseError::invalid_chunk_size);
-    response_error(head + "3\nabc\r\n0\r\n\r\n", ParseError::invalid_chunk_size);
+    response_error(head + "3\nabc\r\n0\r\n\r\n", ParseError::bare_lf);
+    response_error(head + "3\rX\nabc\r\n0\r\n\r\n", ParseError::bare_cr);
     response_error(head + "3 junk\r\nabc\r\n0\r\n\r\n", ParseError::invalid_chunk_extension);
     response_error(head + "3;a\x01\r\nabc\r\n0\r\n\r\n", ParseError::invalid_chunk_extension);
     response_error(head + "3\r\nabcd\r\n0\r\n\r\n", ParseError::invalid_chunk_end);

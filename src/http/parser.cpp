@@ -55,15 +55,16 @@ std::string_view trim(std::string_view s) noexcept {
     return s;
 }
 
-// Calls f(element) for each non-empty element of a comma-separated list, without its parameters
-// (";q=1") and surrounding whitespace; stops when f returns true, and returns whether it did.
+// Calls f(element) for each non-empty element of a comma-separated list, without surrounding whitespace
+// (and without its parameters, ";q=1", if `strip_parameters`); stops when f returns true, and returns
+// whether it did.
 template <typename F>
-bool any_element(std::string_view list, F&& f) {
+bool any_element(std::string_view list, bool strip_parameters, F&& f) {
     while (!list.empty()) {
         std::size_t comma = list.find(',');
         std::string_view element = list.substr(0, comma);
         list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
-        element = trim(element.substr(0, element.find(';')));
+        element = trim(strip_parameters ? element.substr(0, element.find(';')) : element);
         if (!element.empty() && f(element)) return true;
     }
     return false;
@@ -90,7 +91,7 @@ std::optional<std::string_view> Headers::get(std::string_view name) const noexce
 
 bool Headers::has_token(std::string_view name, std::string_view token) const noexcept {
     for (const Header& h : m_fields)
-        if (iequals(h.name, name) && any_element(h.value, [&](std::string_view e) { return iequals(e, token); }))
+        if (iequals(h.name, name) && any_element(h.value, true, [&](std::string_view e) { return iequals(e, token); }))
             return true;
     return false;
 }
@@ -202,8 +203,12 @@ Step MessageParser::feed(std::string_view data) {
             }
             const std::size_t end = static_cast<std::size_t>(lf - base);
             m_searched = 0;
-            if (end == 0 || base[end - 1] != '\r')
-                fail(ParseError::invalid_chunk_size, "chunk-size line not ended by CRLF", m_offset + pos + end);
+            if (end == 0 || base[end - 1] != '\r') {
+                const void* cr = std::memchr(base, '\r', end);
+                if (cr != nullptr)
+                    fail(ParseError::bare_cr, "", m_offset + pos + static_cast<std::size_t>(static_cast<const char*>(cr) - base), '\r');
+                fail(ParseError::bare_lf, "chunk-size line not ended by CRLF", m_offset + pos + end);
+            }
             if (end - 1 > m_limits.max_chunk_line)
                 fail(ParseError::chunk_line_too_long, "chunk-size line too long", m_offset + pos);
             parse_chunk_size(base, end - 1, m_offset + pos);
@@ -392,14 +397,15 @@ void MessageParser::parse_field(const char* line, std::size_t len, std::uint64_t
         m_has_length = true;
         m_content_length = n;
     } else if (name.size() == 17 && iequals(name, "transfer-encoding")) {
-        // The codings of every Transfer-Encoding field form one list; what matters is whether the last is chunked.
+        // The codings of every Transfer-Encoding field form one list; what matters is whether the last is
+        // exactly "chunked" (which takes no parameters).
         m_has_te = true;
-        any_element(value, [this](std::string_view coding) {
+        any_element(value, false, [this](std::string_view coding) {
             m_te_chunked = iequals(coding, "chunked");
             return false;
         });
     } else if (name.size() == 10 && iequals(name, "connection")) {
-        any_element(value, [this](std::string_view option) {
+        any_element(value, false, [this](std::string_view option) {
             if (iequals(option, "close")) m_conn_close = true;
             else if (iequals(option, "keep-alive")) m_conn_keep_alive = true;
             return false;

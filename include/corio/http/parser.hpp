@@ -40,6 +40,7 @@ enum class ParseError : std::uint8_t {
     invalid_header_value,
     obs_fold,             ///< a field line starting with whitespace (folding is not supported)
     bare_cr,              ///< CR not followed by LF
+    bare_lf,              ///< LF without CR where chunk framing requires CRLF
     invalid_content_length,
     conflicting_content_length,
     conflicting_framing,  ///< a request with both Content-Length and Transfer-Encoding
