@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -49,6 +50,61 @@ inline bool is(char c, std::uint8_t cls) noexcept { return (k_class[static_cast<
 
 constexpr char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
 
+// Whether a field name (token characters only) is `name`, given in lower case: for token characters,
+// setting bit 5 lowers letters and maps no other token character onto a letter or '-'.
+inline bool name_is(std::string_view field, std::string_view name) noexcept {
+    if (field.size() != name.size()) return false;
+    for (std::size_t i = 0; i < name.size(); ++i)
+        if ((field[i] | 0x20) != name[i]) return false;
+    return true;
+}
+
+// Eight bytes at a time (SWAR): masks with the high bit of a byte set where that byte matches; exact in
+// whether any bit is set. Used on little-endian machines only.
+constexpr bool k_swar = std::endian::native == std::endian::little;
+constexpr std::uint64_t k_ones = 0x0101010101010101ull;
+constexpr std::uint64_t k_highs = 0x8080808080808080ull;
+inline std::uint64_t load8(const char* p) noexcept {
+    std::uint64_t x;
+    std::memcpy(&x, p, 8);
+    return x;
+}
+inline std::uint64_t zero_bytes(std::uint64_t x) noexcept { return (x - k_ones) & ~x & k_highs; }
+inline std::uint64_t bytes_below(std::uint64_t x, std::uint8_t n) noexcept { return (x - k_ones * n) & ~x & k_highs; }
+
+// The first LF in [p, p + n), or nullptr. Lines are short: a word at a time, then memchr for long ones.
+inline const char* find_lf(const char* p, std::size_t n) noexcept {
+    std::size_t i = 0;
+    if constexpr (k_swar) {
+        for (; i + 8 <= n && i < 128; i += 8)
+            if (std::uint64_t m = zero_bytes(load8(p + i) ^ (k_ones * '\n')))
+                return p + i + (std::countr_zero(m) >> 3);
+    }
+    if (n - i >= 16) return static_cast<const char*>(std::memchr(p + i, '\n', n - i));
+    for (; i < n; ++i)
+        if (p[i] == '\n') return p + i;
+    return nullptr;
+}
+
+// The index of the first byte of [p, p + n) that a field value may not hold (controls but HTAB, DEL), or n.
+inline std::size_t invalid_value_byte(const char* p, std::size_t n) noexcept {
+    std::size_t i = 0;
+    if constexpr (k_swar) {
+        while (i + 8 <= n) {
+            const std::uint64_t x = load8(p + i);
+            if ((bytes_below(x, 0x20) | zero_bytes(x ^ (k_ones * 0x7f))) == 0) {
+                i += 8;
+                continue;
+            }
+            for (const std::size_t end = i + 8; i < end; ++i)  // a HTAB, or the culprit
+                if (!is(p[i], c_value)) return i;
+        }
+    }
+    for (; i < n; ++i)
+        if (!is(p[i], c_value)) return i;
+    return n;
+}
+
 std::string_view trim(std::string_view s) noexcept {
     while (!s.empty() && is(s.front(), c_ows)) s.remove_prefix(1);
     while (!s.empty() && is(s.back(), c_ows)) s.remove_suffix(1);
@@ -79,7 +135,7 @@ const char* rebased(const char* p, std::uintptr_t delta) noexcept {
 bool iequals(std::string_view a, std::string_view b) noexcept {
     if (a.size() != b.size()) return false;
     for (std::size_t i = 0; i < a.size(); ++i)
-        if (lower(a[i]) != lower(b[i])) return false;
+        if (a[i] != b[i] && lower(a[i]) != lower(b[i])) return false;
     return true;
 }
 
@@ -120,7 +176,7 @@ void MessageParser::begin_message() noexcept {
     m_keep_alive = m_upgrade = m_has_length = m_has_te = m_te_chunked = m_conn_close = m_conn_keep_alive = false;
 }
 
-void MessageParser::fail(ParseError code, const char* what, std::uint64_t offset, int c) {
+void MessageParser::fail(ParseError code, std::string_view what, std::uint64_t offset, int c) {
     if (c == '\r') {
         code = ParseError::bare_cr;
         what = "CR not followed by LF";
@@ -131,6 +187,22 @@ void MessageParser::fail(ParseError code, const char* what, std::uint64_t offset
     message += what;
     if (offset != UINT64_MAX) message.append(" at offset ").append(std::to_string(offset));
     throw RemoteProtocolError(message);
+}
+
+void MessageParser::fail_limit(ParseError code, std::uint64_t offset) {
+    const bool trailers = m_state == State::trailers;
+    switch (code) {
+    case ParseError::start_line_too_long:
+        fail(code, "start line longer than " + std::to_string(m_limits.max_start_line) + " bytes", offset);
+    case ParseError::header_section_too_large:
+        fail(code, std::string(trailers ? "trailer" : "header") + " section larger than " +
+                       std::to_string(m_limits.max_header_bytes) + " bytes", offset);
+    case ParseError::too_many_headers:
+        fail(code, "more than " + std::to_string(m_limits.max_headers) + (trailers ? " trailer" : " header") + " fields",
+             offset);
+    default:
+        fail(code, "chunk-size line longer than " + std::to_string(m_limits.max_chunk_line) + " bytes", offset);
+    }
 }
 
 Step MessageParser::complete(std::size_t consumed) noexcept {
@@ -185,32 +257,28 @@ Step MessageParser::feed(std::string_view data) {
             if (pos == n) return need();
             if (p[pos] != '\r') fail(ParseError::invalid_chunk_end, "chunk data not followed by CRLF", m_offset + pos);
             if (pos + 1 == n) return need();
-            if (p[pos + 1] != '\n') fail(ParseError::invalid_chunk_end, "chunk data not followed by CRLF", m_offset + pos + 1, p[pos + 1]);
+            if (p[pos + 1] != '\n')
+                fail(ParseError::invalid_chunk_end, "chunk data not followed by CRLF", m_offset + pos + 1, p[pos + 1]);
             pos += 2;
             m_state = State::chunk_line;
             break;
         case State::chunk_line: {
             const char* base = p + pos;
             const std::size_t size = n - pos;
-            const char* lf = m_searched < size
-                                 ? static_cast<const char*>(std::memchr(base + m_searched, '\n', size - m_searched))
-                                 : nullptr;
+            const char* lf = m_searched < size ? find_lf(base + m_searched, size - m_searched) : nullptr;
             if (lf == nullptr) {
                 m_searched = size;
-                if (size > m_limits.max_chunk_line + 1)
-                    fail(ParseError::chunk_line_too_long, "chunk-size line too long", m_offset + pos);
+                if (size > m_limits.max_chunk_line + 1) fail_limit(ParseError::chunk_line_too_long, m_offset + pos);
                 return need();
             }
             const std::size_t end = static_cast<std::size_t>(lf - base);
             m_searched = 0;
             if (end == 0 || base[end - 1] != '\r') {
-                const void* cr = std::memchr(base, '\r', end);
-                if (cr != nullptr)
+                if (const void* cr = std::memchr(base, '\r', end))
                     fail(ParseError::bare_cr, "", m_offset + pos + static_cast<std::size_t>(static_cast<const char*>(cr) - base), '\r');
                 fail(ParseError::bare_lf, "chunk-size line not ended by CRLF", m_offset + pos + end);
             }
-            if (end - 1 > m_limits.max_chunk_line)
-                fail(ParseError::chunk_line_too_long, "chunk-size line too long", m_offset + pos);
+            if (end - 1 > m_limits.max_chunk_line) fail_limit(ParseError::chunk_line_too_long, m_offset + pos);
             parse_chunk_size(base, end - 1, m_offset + pos);
             pos += end + 1;
             if (m_remaining == 0) {
@@ -244,6 +312,9 @@ bool MessageParser::finish() {
     case State::head:
         if (m_scanned == 0 && m_searched == 0) return false;
         fail(ParseError::truncated, "connection closed inside the header section");
+    case State::length:
+        if (m_remaining != 0) fail(ParseError::truncated, "connection closed before the end of the body");
+        [[fallthrough]];
     case State::until_close:
     case State::done:
         complete(0);
@@ -283,22 +354,21 @@ Step MessageParser::parse_section(const char* base, std::size_t size, std::size_
     const std::size_t limit = m_limits.max_header_bytes;
     for (;;) {
         const std::size_t from = std::max(m_scanned, m_searched);
-        const char* lf = from < size ? static_cast<const char*>(std::memchr(base + from, '\n', size - from)) : nullptr;
+        const char* lf = from < size ? find_lf(base + from, size - from) : nullptr;
         if (lf == nullptr) {
             m_searched = size;
-            if (head && m_lines == 0 && size > m_limits.max_start_line + 1)
-                fail(ParseError::start_line_too_long, "start line too long");
-            if (size > limit) fail(ParseError::header_section_too_large, head ? "header section too large" : "trailer section too large");
+            if (head && m_lines == 0 && size > m_limits.max_start_line + 1) fail_limit(ParseError::start_line_too_long);
+            if (size > limit) fail_limit(ParseError::header_section_too_large);
             return {Event::need_data, before, {}};
         }
         const std::size_t end = static_cast<std::size_t>(lf - base);
         const std::size_t begin = m_scanned;
         m_scanned = m_searched = end + 1;
-        if (end + 1 > limit) fail(ParseError::header_section_too_large, head ? "header section too large" : "trailer section too large");
+        if (end + 1 > limit) fail_limit(ParseError::header_section_too_large);
         std::size_t len = end - begin;
         if (len > 0 && base[end - 1] == '\r') --len;
         if (head && m_lines == 0) {
-            if (len > m_limits.max_start_line) fail(ParseError::start_line_too_long, "start line too long");
+            if (len > m_limits.max_start_line) fail_limit(ParseError::start_line_too_long);
             parse_start_line(base, len);
         } else if (len == 0) {
             const std::size_t section = end + 1;
@@ -355,7 +425,8 @@ void MessageParser::parse_start_line(const char* line, std::size_t len) {
 // field-line = field-name ":" OWS field-value OWS
 void MessageParser::parse_field(const char* line, std::size_t len, std::uint64_t at) {
     if (is(line[0], c_ows))
-        fail(ParseError::obs_fold, m_lines == 1 ? "whitespace before the first header field" : "obs-fold (folded header line)", at);
+        fail(ParseError::obs_fold, m_lines == 1 ? "whitespace before the first header field" : "obs-fold (folded header line)",
+             at);
     std::size_t i = 0;
     while (i < len && is(line[i], c_token)) ++i;
     if (i == len || line[i] != ':') {
@@ -371,19 +442,19 @@ void MessageParser::parse_field(const char* line, std::size_t len, std::uint64_t
     ++i;
     while (i < len && is(line[i], c_ows)) ++i;
     const std::size_t v = i;
-    for (; i < len; ++i)
-        if (!is(line[i], c_value)) fail(ParseError::invalid_header_value, "invalid character in header value", at + i, line[i]);
+    i = v + invalid_value_byte(line + v, len - v);
+    if (i < len) fail(ParseError::invalid_header_value, "invalid character in header value", at + i, line[i]);
     std::size_t e = len;
     while (e > v && is(line[e - 1], c_ows)) --e;
     const std::string_view value(line + v, e - v);
 
     const std::size_t count = m_state == State::head ? m_fields.size() : m_fields.size() - m_header_count;
     if (count >= m_limits.max_headers)
-        fail(ParseError::too_many_headers, m_state == State::head ? "too many header fields" : "too many trailer fields", at);
+        fail_limit(ParseError::too_many_headers, at);
     m_fields.push_back({name, value});
     if (m_state != State::head) return;
 
-    if (name.size() == 14 && iequals(name, "content-length")) {
+    if (name_is(name, "content-length")) {
         if (value.empty()) fail(ParseError::invalid_content_length, "empty Content-Length", at);
         std::uint64_t n = 0;
         for (char c : value) {
@@ -396,7 +467,7 @@ void MessageParser::parse_field(const char* line, std::size_t len, std::uint64_t
             fail(ParseError::conflicting_content_length, "conflicting Content-Length values", at);
         m_has_length = true;
         m_content_length = n;
-    } else if (name.size() == 17 && iequals(name, "transfer-encoding")) {
+    } else if (name_is(name, "transfer-encoding")) {
         // The codings of every Transfer-Encoding field form one list; what matters is whether the last is
         // exactly "chunked" (which takes no parameters).
         m_has_te = true;
@@ -404,7 +475,7 @@ void MessageParser::parse_field(const char* line, std::size_t len, std::uint64_t
             m_te_chunked = iequals(coding, "chunked");
             return false;
         });
-    } else if (name.size() == 10 && iequals(name, "connection")) {
+    } else if (name_is(name, "connection")) {
         any_element(value, false, [this](std::string_view option) {
             if (iequals(option, "close")) m_conn_close = true;
             else if (iequals(option, "keep-alive")) m_conn_keep_alive = true;
@@ -463,7 +534,8 @@ void MessageParser::parse_chunk_size(const char* line, std::size_t len, std::uin
     if (i < len && line[i] != ';')
         fail(ParseError::invalid_chunk_extension, "invalid chunk extension", at + i, line[i]);
     for (; i < len; ++i)
-        if (!is(line[i], c_value)) fail(ParseError::invalid_chunk_extension, "invalid character in chunk extension", at + i, line[i]);
+        if (!is(line[i], c_value))
+            fail(ParseError::invalid_chunk_extension, "invalid character in chunk extension", at + i, line[i]);
     m_remaining = size;
 }
 

@@ -79,7 +79,8 @@ public:
     /// Parses as much of `data` as makes one event. `data` starts at the first byte not yet consumed: the
     /// bytes a previous call left unconsumed, then the new ones (the buffer may have moved meanwhile).
     /// Nothing of a header section, chunk-size line or trailer section is consumed until it is complete.
-    /// Errors: RemoteProtocolError; the parser is then unusable (reset() it for another connection).
+    /// Errors: RemoteProtocolError, naming the offset from the message's first byte; the parser is then
+    /// unusable (reset() it for another connection; feed() raises std::logic_error until then).
     [[nodiscard]] Step feed(std::string_view data);
     /// The peer closed the connection (everything it sent has been fed). Returns true when that ended a
     /// body delimited by the close (the message is complete), false when no message was in progress.
@@ -132,7 +133,8 @@ private:
     Step complete(std::size_t consumed) noexcept;
     void rebase(const char* base) noexcept;
     // Raises RemoteProtocolError; `c` is the offending byte (a CR makes it ParseError::bare_cr).
-    [[noreturn]] void fail(ParseError code, const char* what, std::uint64_t offset = UINT64_MAX, int c = -1);
+    [[noreturn]] void fail(ParseError code, std::string_view what, std::uint64_t offset = UINT64_MAX, int c = -1);
+    [[noreturn]] void fail_limit(ParseError code, std::uint64_t offset = UINT64_MAX);
 
     ParserLimits m_limits;
     std::vector<Header> m_fields;      // the header fields, then the trailer fields
