@@ -33,6 +33,7 @@
 //     chunk sizes of 2^63 or more, bytes above 0x7F in a chunk size (http_parser reads them as 0).
 //   - the limits: header and trailer fields (100), start line (8 KiB), chunk-size line (4 KiB).
 //   - a control character as the first byte of a field value (http_parser checks the bytes after it).
+//   - a transfer coding that is not a token (http_parser stops looking for "chunked" at such a byte).
 // http_parser rejects, corio accepts:
 //   - methods outside http_parser's list (corio takes any token; the server answers 501).
 //   - request targets outside http_parser's URL grammar (corio takes any visible ASCII; routing decides).
@@ -360,10 +361,33 @@ bool empty_element(std::string_view input, std::string_view name) {
     });
 }
 
+// Whether a Transfer-Encoding field line holds a coding that is not a token ("g@zip", "a b").
+bool bad_coding(std::string_view input) {
+    auto tchar = [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    };
+    return any_line(input, [&](std::string_view line) {
+        std::size_t colon = line.find(':');
+        if (colon == std::string_view::npos || !iequals(line.substr(0, colon), "transfer-encoding")) return false;
+        std::string_view list = line.substr(colon + 1);
+        while (true) {
+            std::size_t comma = list.find(',');
+            std::string_view element = list.substr(0, comma);
+            std::string_view coding = element.substr(0, element.find(';'));
+            while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t')) coding.remove_prefix(1);
+            while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t')) coding.remove_suffix(1);
+            if (!std::all_of(coding.begin(), coding.end(), tchar)) return true;
+            if (coding.empty() && element.find(';') != std::string_view::npos) return true;  // ";chunked"
+            if (comma == std::string_view::npos) return false;
+            list.remove_prefix(comma + 1);
+        }
+    });
+}
+
 // Where corio's stricter rules reject what http_parser accepts (see the list at the top); `theirs` is
 // http_parser's message at that point, if it has one.
-bool corio_stricter(http::ParseError e, std::string_view input, bool response, const Message* theirs,
-                    bool theirs_truncated) {
+bool corio_stricter(http::ParseError e, std::string_view input, std::string_view rest, bool response,
+                    const Message* theirs, bool theirs_truncated) {
     using E = http::ParseError;
     switch (e) {
     case E::obs_fold:
@@ -398,11 +422,15 @@ bool corio_stricter(http::ParseError e, std::string_view input, bool response, c
         });
     case E::invalid_target:
         return !response;
+    case E::unsupported_transfer_encoding:  // a coding that is not a token
+        return bad_coding(input);
     case E::invalid_version:
         // Request lines: spaces around the target, no version (HTTP/0.9), ICE/1.0. Both: http_parser only
         // checks the 'H' of "HTTP/".
         if (!response && (theirs == nullptr || theirs->major != 1 || input.find("  ") != std::string_view::npos))
             return true;
+        rest.remove_prefix(std::min(rest.find_first_not_of("\r\n"), rest.size()));
+        if (response && !rest.empty() && rest[0] == 'H' && rest.substr(0, 5) != "HTTP/") return true;
         return any_line(input, [](std::string_view line) {
             for (std::size_t at = 0; at < line.size(); at = line.find(' ', at) + 1) {
                 if (line[at] == 'H' && line.substr(at, 5) != "HTTP/") return true;
@@ -511,7 +539,8 @@ void compare(const Outcome& ours, const Outcome& theirs, std::string_view input,
     }
     if (a_has && b_has) return;  // unreachable
     if (!a_has && !b_has && ours.end == theirs.end) return;
-    if (ours.end == End::error && !a_has && corio_stricter(ours.error, input, response, b_next, theirs.end == End::truncated)) return;
+    if (ours.end == End::error && !a_has && corio_stricter(ours.error, input, input.substr(ours.next_start), response, b_next,
+                                                   theirs.end == End::truncated)) return;
     if (theirs.end == End::error && !b_has && http_parser_stricter(theirs, ours, a_next, input)) return;
     // For http_parser, any byte after a CR passes for LF, so a CR not followed by LF splits lines where
     // corio sees none (and corio rejects bare CRs): after one, how the stream ends is not compared.

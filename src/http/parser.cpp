@@ -469,9 +469,13 @@ void MessageParser::parse_field(const char* line, std::size_t len, std::uint64_t
         m_content_length = n;
     } else if (name_is(name, "transfer-encoding")) {
         // The codings of every Transfer-Encoding field form one list; what matters is whether the last is
-        // exactly "chunked" (which takes no parameters).
+        // exactly "chunked" (which takes no parameters). A coding that is not a token makes the framing
+        // ambiguous: rejected.
         m_has_te = true;
-        any_element(value, false, [this](std::string_view coding) {
+        any_element(value, false, [this, at](std::string_view coding) {
+            const std::string_view name = trim(coding.substr(0, coding.find(';')));
+            if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) { return is(c, c_token); }))
+                fail(ParseError::unsupported_transfer_encoding, "invalid Transfer-Encoding", at);
             m_te_chunked = iequals(coding, "chunked");
             return false;
         });
