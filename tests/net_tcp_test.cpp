@@ -337,6 +337,8 @@ TEST(SocketAddress, ParsesAndFormats) {
     EXPECT_EQ(net::SocketAddress::parse("[::1]:443").to_string(), "[::1]:443");
     EXPECT_EQ(net::SocketAddress::parse("::1", 7).port(), 7);
     EXPECT_EQ(net::SocketAddress::parse("10.0.0.1", 9).to_string(), "10.0.0.1:9");
+    EXPECT_EQ(net::SocketAddress::parse("[fe80::1%3]:80").to_string(), "[fe80::1%3]:80");
+    EXPECT_FALSE(net::SocketAddress::try_ip("localhost").has_value());
     EXPECT_EQ(net::SocketAddress::parse("/tmp/x.sock").path(), "/tmp/x.sock");
     EXPECT_EQ(net::SocketAddress::parse("@abstract").path(), "@abstract");
     EXPECT_EQ(net::SocketAddress::ip("127.0.0.1", 1).with_port(2).port(), 2);

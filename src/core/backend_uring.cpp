@@ -48,9 +48,7 @@ public:
             ::close(fd);
             return;
         }
-        io_uring_prep_cancel_fd(cancel, fd, IORING_ASYNC_CANCEL_ALL);
-        io_uring_sqe_set_data(cancel, nullptr);
-        cancel->flags |= IOSQE_CQE_SKIP_SUCCESS;
+        prep_cancel_fd(cancel, fd);
         io_uring_prep_close(close, fd);
         io_uring_sqe_set_data(close, nullptr);
         close->flags |= IOSQE_CQE_SKIP_SUCCESS;
@@ -60,9 +58,7 @@ public:
     void forget(int fd) noexcept override {
         io_uring_sqe* sqe = sqe_or_null();
         if (!sqe) return;
-        io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
-        io_uring_sqe_set_data(sqe, nullptr);
-        sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+        prep_cancel_fd(sqe, fd);
         io_uring_submit(&m_ring);
     }
 
@@ -133,6 +129,13 @@ private:
             if (!sqe) throw Error("io_uring: no submission queue entry available");
         }
         return sqe;
+    }
+
+    /// Cancels every operation on `fd`; only a failure (nothing to cancel) posts a completion, skipped by reap.
+    static void prep_cancel_fd(io_uring_sqe* sqe, int fd) noexcept {
+        io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+        io_uring_sqe_set_data(sqe, nullptr);
+        sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
     }
 
     io_uring_sqe* sqe_or_null() noexcept {

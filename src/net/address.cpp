@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <charconv>
 #include <cstring>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <stdexcept>
 #include <sys/un.h>
@@ -12,28 +13,50 @@ namespace corio::net {
 
 SocketAddress::SocketAddress() noexcept : m_storage{}, m_len(0) { m_storage.ss_family = AF_UNSPEC; }
 
-SocketAddress SocketAddress::ip(std::string_view ip, std::uint16_t port) {
+std::optional<SocketAddress> SocketAddress::try_ip(std::string_view host, std::uint16_t port) noexcept {
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    std::string_view scope;  // IPv6 zone: "%eth0" or "%2"
+    if (auto pct = host.find('%'); pct != std::string_view::npos) {
+        scope = host.substr(pct + 1);
+        host = host.substr(0, pct);
+        if (scope.empty() || scope.size() >= IF_NAMESIZE) return std::nullopt;
+    }
+    char buf[INET6_ADDRSTRLEN];
+    if (host.empty() || host.size() >= sizeof buf) return std::nullopt;
+    std::memcpy(buf, host.data(), host.size());
+    buf[host.size()] = '\0';
     SocketAddress a;
-    char buf[INET6_ADDRSTRLEN + 1];
-    std::string_view text = ip;
-    if (text.size() >= 2 && text.front() == '[' && text.back() == ']') text = text.substr(1, text.size() - 2);
-    if (text.empty() || text.size() >= sizeof buf) throw std::invalid_argument("not a numeric IP address: '" + std::string(ip) + "'");
-    std::memcpy(buf, text.data(), text.size());
-    buf[text.size()] = '\0';
     auto* v4 = reinterpret_cast<sockaddr_in*>(&a.m_storage);
     auto* v6 = reinterpret_cast<sockaddr_in6*>(&a.m_storage);
-    if (::inet_pton(AF_INET, buf, &v4->sin_addr) == 1) {
+    if (scope.empty() && ::inet_pton(AF_INET, buf, &v4->sin_addr) == 1) {
         v4->sin_family = AF_INET;
         v4->sin_port = htons(port);
         a.m_len = sizeof(sockaddr_in);
-    } else if (::inet_pton(AF_INET6, buf, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons(port);
-        a.m_len = sizeof(sockaddr_in6);
-    } else {
-        throw std::invalid_argument("not a numeric IP address: '" + std::string(ip) + "'");
+        return a;
     }
+    if (::inet_pton(AF_INET6, buf, &v6->sin6_addr) != 1) return std::nullopt;
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    if (!scope.empty()) {
+        char name[IF_NAMESIZE];
+        std::memcpy(name, scope.data(), scope.size());
+        name[scope.size()] = '\0';
+        unsigned index = ::if_nametoindex(name);
+        if (index == 0) {
+            unsigned v = 0;
+            auto [p, ec] = std::from_chars(scope.data(), scope.data() + scope.size(), v);
+            if (ec != std::errc{} || p != scope.data() + scope.size() || v == 0) return std::nullopt;
+            index = v;
+        }
+        v6->sin6_scope_id = index;
+    }
+    a.m_len = sizeof(sockaddr_in6);
     return a;
+}
+
+SocketAddress SocketAddress::ip(std::string_view ip, std::uint16_t port) {
+    if (auto a = try_ip(ip, port)) return *a;
+    throw std::invalid_argument("not a numeric IP address: '" + std::string(ip) + "'");
 }
 
 SocketAddress SocketAddress::unix_path(std::string_view path) {
@@ -114,8 +137,16 @@ SocketAddress SocketAddress::with_port(std::uint16_t port) const noexcept {
 std::string SocketAddress::ip() const {
     char buf[INET6_ADDRSTRLEN] = {};
     if (family() == AF_INET) ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&m_storage)->sin_addr, buf, sizeof buf);
-    else if (family() == AF_INET6)
-        ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&m_storage)->sin6_addr, buf, sizeof buf);
+    else if (family() == AF_INET6) {
+        const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&m_storage);
+        ::inet_ntop(AF_INET6, &v6->sin6_addr, buf, sizeof buf);
+        if (v6->sin6_scope_id) {  // the zone by number: it parses back to the same address
+            std::string s = buf;
+            s += '%';
+            s += std::to_string(v6->sin6_scope_id);
+            return s;
+        }
+    }
     return buf;
 }
 

@@ -85,40 +85,7 @@ std::optional<SocketAddress> ip_address(const sockaddr* sa) {
 }
 
 /// "192.0.2.1", "::1", "[::1]", "fe80::1%eth0" (or "%2"); nullopt for anything else.
-std::optional<SocketAddress> numeric(std::string_view host) {
-    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-    std::string_view scope;
-    if (auto pct = host.find('%'); pct != std::string_view::npos) {
-        scope = host.substr(pct + 1);
-        host = host.substr(0, pct);
-        if (scope.empty()) return std::nullopt;
-    }
-    char buf[INET6_ADDRSTRLEN];
-    if (host.empty() || host.size() >= sizeof buf) return std::nullopt;
-    std::memcpy(buf, host.data(), host.size());
-    buf[host.size()] = '\0';
-    if (scope.empty()) {
-        sockaddr_in in{};
-        in.sin_family = AF_INET;
-        if (::inet_pton(AF_INET, buf, &in.sin_addr) == 1)
-            return SocketAddress::from(reinterpret_cast<const sockaddr*>(&in), sizeof in);
-    }
-    sockaddr_in6 in6{};
-    in6.sin6_family = AF_INET6;
-    if (::inet_pton(AF_INET6, buf, &in6.sin6_addr) != 1) return std::nullopt;
-    if (!scope.empty()) {
-        std::string s(scope);
-        unsigned index = ::if_nametoindex(s.c_str());
-        if (index == 0) {
-            char* end = nullptr;
-            unsigned long v = std::strtoul(s.c_str(), &end, 10);
-            if (*end != '\0' || v == 0 || v > UINT_MAX) return std::nullopt;
-            index = static_cast<unsigned>(v);
-        }
-        in6.sin6_scope_id = index;
-    }
-    return SocketAddress::from(reinterpret_cast<const sockaddr*>(&in6), sizeof in6);
-}
+std::optional<SocketAddress> numeric(std::string_view host) { return SocketAddress::try_ip(host); }
 
 /// Without duplicates, IPv6 and IPv4 alternating, IPv6 first (RFC 8305 §4); each family keeps its order.
 Addresses interleave(const Addresses& in) {

@@ -143,21 +143,14 @@ struct ListenerSocket::Acceptor {
         auto* self = reinterpret_cast<Acceptor*>(reinterpret_cast<char*>(op) - offsetof(Acceptor, m_op));
         bool last = op->m_state == IoOp::done;
         if (last) self->m_armed = false;
-        if (last && op->m_res == -ECANCELED && self->m_orphaned) {
+        self->on_result(op->m_res);  // an orphan's cancellation and late connections are dropped there
+        if (!last) return;
+        if (self->m_orphaned) {
             self->free_orphan();
-            return;
-        }
-        self->on_result(op->m_res);
-        if (last) {
-            if (self->m_orphaned) {
-                self->free_orphan();
-                return;
-            }
-            if (!self->m_waiters.empty()) {  // the kernel ended it (an error): arm again for the others
-                try {
-                    self->arm();
-                } catch (...) {
-                }
+        } else if (!self->m_waiters.empty()) {  // the kernel ended it (an error): arm again for the others
+            try {
+                self->arm();
+            } catch (...) {
             }
         }
     }

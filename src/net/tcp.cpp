@@ -121,6 +121,18 @@ Task<TcpStream> connect_any(const std::vector<SocketAddress>& addresses, const s
     throw ConnectError("cannot connect to " + label + ": " + race.reasons, race.last_errno);
 }
 
+/// `attempt` under ConnectOptions::timeout (none when zero); the deadline passing is a ConnectError.
+Task<TcpStream> within_deadline(Task<TcpStream> attempt, const std::string& label, const ConnectOptions& options) {
+    if (options.timeout.count() <= 0) co_return co_await std::move(attempt);
+    try {
+        co_return co_await corio::timeout(options.timeout, std::move(attempt));
+    } catch (const TimeoutError&) {
+        throw ConnectError("cannot connect to " + label + ": timed out after " +
+                               std::to_string(options.timeout.count()) + " ms",
+                           ETIMEDOUT);
+    }
+}
+
 }  // namespace
 
 Task<TcpStream> TcpStream::connect(SocketAddress address, ConnectOptions options) {
@@ -130,14 +142,7 @@ Task<TcpStream> TcpStream::connect(SocketAddress address, ConnectOptions options
 Task<TcpStream> TcpStream::connect(std::vector<SocketAddress> addresses, ConnectOptions options) {
     if (addresses.empty()) throw std::invalid_argument("TcpStream::connect: no address to connect to");
     std::string label = addresses.size() == 1 ? addresses[0].to_string() : "any of " + std::to_string(addresses.size()) + " addresses";
-    if (options.timeout.count() <= 0) co_return co_await connect_any(addresses, label, options);
-    try {
-        co_return co_await corio::timeout(options.timeout, connect_any(addresses, label, options));
-    } catch (const TimeoutError&) {
-        throw ConnectError("cannot connect to " + label + ": timed out after " +
-                               std::to_string(options.timeout.count()) + " ms",
-                           ETIMEDOUT);
-    }
+    co_return co_await within_deadline(connect_any(addresses, label, options), label, options);
 }
 
 Task<TcpStream> TcpStream::connect(std::string host, std::uint16_t port, ConnectOptions options) {
@@ -148,14 +153,7 @@ Task<TcpStream> TcpStream::connect(std::string host, std::uint16_t port, Connect
         std::vector<SocketAddress> addresses = co_await resolve(host, port);
         co_return co_await connect_any(addresses, label, options);
     };
-    if (options.timeout.count() <= 0) co_return co_await body();
-    try {
-        co_return co_await corio::timeout(options.timeout, body());
-    } catch (const TimeoutError&) {
-        throw ConnectError("cannot connect to " + label + ": timed out after " +
-                               std::to_string(options.timeout.count()) + " ms",
-                           ETIMEDOUT);
-    }
+    co_return co_await within_deadline(body(), label, options);
 }
 
 void TcpStream::set_nodelay(bool on) { set_int_option(m_fd, IPPROTO_TCP, TCP_NODELAY, on ? 1 : 0, "setsockopt(TCP_NODELAY)"); }

@@ -250,12 +250,8 @@ Task<void> send_pending(State& s, bool wait = true) {
             int n = BIO_read(s.wbio, s.out(), static_cast<int>(std::min(budget, k_buffer)));
             if (n <= 0) break;
             budget -= std::min(budget, static_cast<std::size_t>(n));
-            std::size_t sent = 0;
-            while (sent < static_cast<std::size_t>(n)) {
-                std::size_t w = co_await s.tcp.write(std::span<const std::byte>(s.out() + sent, n - sent));
-                sent += w;
-                s.stats.raw_bytes_sent += w;
-            }
+            co_await s.tcp.write_all(std::span<const std::byte>(s.out(), static_cast<std::size_t>(n)));
+            s.stats.raw_bytes_sent += static_cast<std::size_t>(n);
         }
     } catch (const CancelledError&) {
         s.send_broken = true;

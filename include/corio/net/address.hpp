@@ -2,6 +2,7 @@
 // A socket address: IPv4, IPv6 or a Unix-domain path, as a value.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <sys/socket.h>
@@ -21,8 +22,11 @@ public:
     /// with '/' or '.', or '@' for Linux's abstract namespace). Names are not resolved (see net::resolve).
     /// Errors: std::invalid_argument naming the text.
     [[nodiscard]] static SocketAddress parse(std::string_view text, std::uint16_t default_port = 0);
-    /// A numeric IPv4/IPv6 address and a port. Errors: std::invalid_argument when `ip` is not numeric.
+    /// A numeric IPv4/IPv6 address ("192.0.2.1", "::1", "[::1]", "fe80::1%eth0") and a port.
+    /// Errors: std::invalid_argument when `ip` is not numeric.
     [[nodiscard]] static SocketAddress ip(std::string_view ip, std::uint16_t port);
+    /// As ip(), but nullopt when `ip` is not numeric (a host name, say).
+    [[nodiscard]] static std::optional<SocketAddress> try_ip(std::string_view ip, std::uint16_t port = 0) noexcept;
     /// A Unix-domain socket path ('@' first: the abstract namespace). Errors: std::invalid_argument when
     /// the path is empty or longer than sockaddr_un allows.
     [[nodiscard]] static SocketAddress unix_path(std::string_view path);
