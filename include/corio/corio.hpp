@@ -3,9 +3,12 @@
 
 #include <corio/error.hpp>
 #include <corio/gather.hpp>
+#include <corio/http/client.hpp>
 #include <corio/http/error.hpp>
 #include <corio/http/headers.hpp>
+#include <corio/http/message.hpp>
 #include <corio/http/parser.hpp>
+#include <corio/http/url.hpp>
 #include <corio/io.hpp>
 #include <corio/net/address.hpp>
 #include <corio/net/dns.hpp>

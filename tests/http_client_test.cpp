@@ -1,0 +1,960 @@
+// http::Client against real peers on loopback: nginx (started by the test support), scripted raw servers
+// for the faults a real server will not produce on demand, and TLS with test-made certificates.
+
+#include <corio/corio.hpp>
+#include <corio/http/client.hpp>
+
+#include "support/nginx.hpp"
+#include "support/test_support.hpp"
+#include "support/tls_certs.hpp"
+
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <sys/socket.h>
+
+#include <cstdlib>
+#include <functional>
+
+using namespace std::chrono_literals;
+using namespace corio;
+using corio_test::run_bounded;
+
+namespace {
+
+// ------------------------------------------------------------------------------------------------------------
+// URLs
+
+TEST(HttpUrl, ParsesTheParts) {
+    auto u = http::Url::parse("HTTPS://user:pw@API.Example.com:8443/v1/items?id=3#frag");
+    EXPECT_EQ(u.scheme(), "https");
+    EXPECT_EQ(u.host(), "api.example.com");
+    EXPECT_EQ(u.port(), 8443);
+    EXPECT_EQ(u.userinfo(), "user:pw");
+    EXPECT_EQ(u.target(), "/v1/items?id=3");
+    EXPECT_EQ(u.path(), "/v1/items");
+    EXPECT_EQ(u.query(), "id=3");
+    EXPECT_EQ(u.authority(), "api.example.com:8443");
+    EXPECT_EQ(u.to_string(), "https://api.example.com:8443/v1/items?id=3");
+    auto v6 = http::Url::parse("http://[::1]:8080");
+    EXPECT_EQ(v6.host(), "::1");
+    EXPECT_EQ(v6.target(), "/");
+    EXPECT_EQ(v6.authority(), "[::1]:8080");
+    EXPECT_EQ(http::Url::parse("http://h/a b").target(), "/a%20b");
+    EXPECT_EQ(http::Url::parse("http://h/a%20b").target(), "/a%20b");
+    EXPECT_EQ(http::Url::parse("http://h/a/./b/../c").target(), "/a/c");
+    EXPECT_EQ(http::Url::parse("http://h?q=1").target(), "/?q=1");
+    EXPECT_TRUE(http::Url::parse("https://h").default_port());
+}
+
+TEST(HttpUrl, RejectsWhatCannotBeRequested) {
+    for (const char* bad : {"", "example.com/x", "ftp://h/x", "http:///x", "http://h:0/", "http://h:99999/",
+                            "http://h:12ab/", "http://[::1/", "http://[zz]/", "http://a b/"}) {
+        EXPECT_THROW((void)http::Url::parse(bad), http::InvalidUrl) << bad;
+    }
+    try {
+        (void)http::Url::parse("gopher://h/");
+        FAIL();
+    } catch (const http::InvalidUrl& e) {
+        EXPECT_NE(std::string(e.what()).find("unsupported URL scheme \"gopher\""), std::string::npos) << e.what();
+    }
+}
+
+TEST(HttpUrl, JoinsReferences) {
+    auto base = http::Url::parse("http://a/b/c/d;p?q");
+    EXPECT_EQ(base.join("g").to_string(), "http://a/b/c/g");
+    EXPECT_EQ(base.join("./g").to_string(), "http://a/b/c/g");
+    EXPECT_EQ(base.join("g/").to_string(), "http://a/b/c/g/");
+    EXPECT_EQ(base.join("/g").to_string(), "http://a/g");
+    EXPECT_EQ(base.join("//g").to_string(), "http://g/");
+    EXPECT_EQ(base.join("?y").to_string(), "http://a/b/c/d;p?y");
+    EXPECT_EQ(base.join("g?y").to_string(), "http://a/b/c/g?y");
+    EXPECT_EQ(base.join("..").to_string(), "http://a/b/");
+    EXPECT_EQ(base.join("../g").to_string(), "http://a/b/g");
+    EXPECT_EQ(base.join("../../../g").to_string(), "http://a/g");
+    EXPECT_EQ(base.join("https://other:444/x").to_string(), "https://other:444/x");
+}
+
+TEST(HttpUrl, EncodesParams) {
+    EXPECT_EQ(http::encode_params({{"q", "a b&c"}, {"x", "ü/"}}), "q=a+b%26c&x=%C3%BC%2F");
+    auto u = http::Url::parse("http://h/p?x=1");
+    u.add_params({{"y", "2"}});
+    EXPECT_EQ(u.target(), "/p?x=1&y=2");
+    EXPECT_EQ(http::percent_decode("a+b%20c%zz", true), "a b c%zz");
+}
+
+TEST(HttpHeaderMap, CaseInsensitiveAndMultiValued) {
+    http::HeaderMap h{{"Set-Cookie", "a=1"}};
+    h.add("set-cookie", "b=2");
+    EXPECT_EQ(h.get_all("SET-COOKIE").size(), 2u);
+    EXPECT_EQ(*h.get("set-cookie"), "a=1");
+    h.set("SET-cookie", "c=3");
+    EXPECT_EQ(h.get_all("set-cookie").size(), 1u);
+    EXPECT_EQ(h.remove("Set-Cookie"), 1u);
+    EXPECT_TRUE(h.empty());
+    EXPECT_THROW(h.add("X-Bad", "a\r\nInjected: yes"), std::invalid_argument);
+    EXPECT_THROW(h.add("Bad Name", "v"), std::invalid_argument);
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// Scripted raw servers: they read a request head (and its Content-Length body) and answer what the test says.
+
+struct Scripted {
+    using Handler = std::function<Task<void>(net::TcpStream&, int)>;
+    net::TcpListener listener = net::TcpListener::bind("127.0.0.1:0");
+    Handler handler;
+    TaskGroup connections;
+    JoinHandle<void> acceptor;
+    int accepted = 0;
+
+    explicit Scripted(Handler h) : handler(std::move(h)) {}
+    std::string url(const std::string& path = "/") const {
+        return "http://127.0.0.1:" + std::to_string(listener.local_address().port()) + path;
+    }
+    Task<void> run() {
+        for (;;) {
+            auto s = co_await listener.accept();
+            int index = accepted++;
+            connections.spawn(serve(std::move(s), index));
+        }
+    }
+    Task<void> serve(net::TcpStream s, int index) {
+        try {
+            co_await handler(s, index);
+        } catch (const std::exception&) {
+        }
+    }
+    void start() { acceptor = spawn(run()); }
+    Task<void> stop() {
+        acceptor.cancel();
+        try {
+            co_await acceptor;
+        } catch (const CancelledError&) {
+        }
+        connections.cancel();
+        try {
+            co_await connections.join();
+        } catch (const std::exception&) {
+        }
+    }
+};
+
+/// Reads one request (head and Content-Length body); empty when the client closed first.
+Task<std::string> read_request(net::TcpStream& s) {
+    std::string req;
+    char buf[4096];
+    std::size_t head_end = std::string::npos;
+    while ((head_end = req.find("\r\n\r\n")) == std::string::npos) {
+        std::size_t n = co_await s.read(buf, sizeof buf);
+        if (n == 0) co_return std::string();
+        req.append(buf, n);
+        if (req.size() > (1 << 20)) throw std::runtime_error("request too large");
+    }
+    std::size_t length = 0;
+    if (auto p = req.find("Content-Length: "); p != std::string::npos) length = std::stoul(req.substr(p + 16));
+    while (req.size() < head_end + 4 + length) {
+        std::size_t n = co_await s.read(buf, sizeof buf);
+        if (n == 0) break;
+        req.append(buf, n);
+    }
+    co_return req;
+}
+
+std::string gzip(const std::string& data) {
+    z_stream z{};
+    deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+    std::string out(deflateBound(&z, data.size()) + 64, '\0');
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+    z.avail_in = static_cast<uInt>(data.size());
+    z.next_out = reinterpret_cast<Bytef*>(out.data());
+    z.avail_out = static_cast<uInt>(out.size());
+    deflate(&z, Z_FINISH);
+    out.resize(z.total_out);
+    deflateEnd(&z);
+    return out;
+}
+
+template <class E, class F>
+std::string expect_error(F&& body) {
+    try {
+        body();
+    } catch (const E& e) {
+        return e.what();
+    } catch (const std::exception& e) {
+        ADD_FAILURE() << "unexpected " << typeid(e).name() << ": " << e.what();
+        return {};
+    }
+    ADD_FAILURE() << "no exception";
+    return {};
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+// ------------------------------------------------------------------------------------------------------------
+// Against scripted servers
+
+TEST(HttpClient, GetsFromAScriptedServerAndReusesTheConnection) {
+    run_bounded([]() -> Task<void> {
+        Scripted server([](net::TcpStream& s, int) -> Task<void> {
+            for (;;) {
+                std::string req = co_await read_request(s);
+                if (req.empty()) co_return;
+                std::string body = R"({"path": ")" + req.substr(4, req.find(' ', 4) - 4) + "\"}";
+                co_await s.write_all("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                                     std::to_string(body.size()) + "\r\n\r\n" + body);
+            }
+        });
+        server.start();
+        http::Client client;
+        for (int i = 0; i < 5; ++i) {
+            auto r = co_await client.get(server.url("/items/" + std::to_string(i)));
+            EXPECT_EQ(r.status(), 200);
+            EXPECT_EQ(r.reason(), "OK");
+            EXPECT_EQ(r.json()["path"], "/items/" + std::to_string(i));
+            EXPECT_EQ(*r.headers().get("content-type"), "application/json");
+            EXPECT_EQ(r.url(), server.url("/items/" + std::to_string(i)));
+        }
+        auto st = client.statistics();
+        EXPECT_EQ(st.connections_created, 1u);
+        EXPECT_EQ(st.requests, 5u);
+        EXPECT_EQ(st.reused, 4u);
+        EXPECT_EQ(st.connections_idle, 1u);
+        co_await server.stop();
+    }());
+}
+
+TEST(HttpClient, SendsJsonFormContentParamsAndHeaders) {
+    run_bounded([]() -> Task<void> {
+        std::vector<std::string> seen;
+        Scripted server([&](net::TcpStream& s, int) -> Task<void> {
+            for (;;) {
+                std::string req = co_await read_request(s);
+                if (req.empty()) co_return;
+                seen.push_back(req);
+                co_await s.write_all("HTTP/1.1 204 No Content\r\n\r\n");
+            }
+        });
+        server.start();
+        http::ClientOptions o;
+        o.headers.add("X-Default", "d");
+        o.user_agent = "tester/1";
+        http::Client client(o);
+        http::RequestOptions json_opts;
+        json_opts.json = nlohmann::json{{"name", "x"}};
+        json_opts.params = {{"q", "a b"}};
+        auto r = co_await client.post(server.url("/j?z=1"), std::move(json_opts));
+        EXPECT_EQ(r.status(), 204);
+        EXPECT_TRUE(r.body().empty());
+        http::RequestOptions form_opts;
+        form_opts.form = {{"a", "1"}, {"b", "x&y"}};
+        form_opts.headers.add("X-Default", "override");
+        (void)co_await client.put(server.url("/f"), std::move(form_opts));
+        http::RequestOptions raw;
+        raw.content = std::string("raw bytes");
+        raw.headers.add("Content-Type", "application/octet-stream");
+        (void)co_await client.patch(server.url("/c"), std::move(raw));
+        (void)co_await client.del(server.url("/d"));
+        (void)co_await client.options(server.url("/o"));
+        co_await server.stop();
+        EXPECT_EQ(seen.size(), 5u);
+        if (seen.size() != 5) co_return;
+        EXPECT_TRUE(contains(seen[0], "POST /j?z=1&q=a+b HTTP/1.1\r\n")) << seen[0];
+        EXPECT_TRUE(contains(seen[0], "Content-Type: application/json\r\n"));
+        EXPECT_TRUE(contains(seen[0], "\r\n\r\n{\"name\":\"x\"}"));
+        EXPECT_TRUE(contains(seen[0], "User-Agent: tester/1\r\n"));
+        EXPECT_TRUE(contains(seen[0], "X-Default: d\r\n"));
+        EXPECT_TRUE(contains(seen[0], "Host: 127.0.0.1:"));
+        EXPECT_TRUE(contains(seen[1], "PUT /f HTTP/1.1"));
+        EXPECT_TRUE(contains(seen[1], "application/x-www-form-urlencoded"));
+        EXPECT_TRUE(contains(seen[1], "\r\n\r\na=1&b=x%26y"));
+        EXPECT_TRUE(contains(seen[1], "X-Default: override\r\n"));
+        EXPECT_FALSE(contains(seen[1], "X-Default: d\r\n"));
+        EXPECT_TRUE(contains(seen[2], "PATCH /c HTTP/1.1") && contains(seen[2], "\r\n\r\nraw bytes"));
+        EXPECT_TRUE(contains(seen[3], "DELETE /d HTTP/1.1"));
+        EXPECT_TRUE(contains(seen[4], "OPTIONS /o HTTP/1.1"));
+    }());
+}
+
+TEST(HttpClient, ReadsChunkedWithTrailersCloseDelimitedInterimAndNoBodyResponses) {
+    run_bounded([]() -> Task<void> {
+        Scripted server([](net::TcpStream& s, int) -> Task<void> {
+            for (;;) {
+                std::string req = co_await read_request(s);
+                if (req.empty()) co_return;
+                if (contains(req, "GET /chunked ")) {
+                    co_await s.write_all("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+                                         "7;ext=1\r\n, world\r\n0\r\nX-Checksum: 42\r\n\r\n");
+                } else if (contains(req, "GET /interim ")) {
+                    co_await s.write_all("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n"
+                                         "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+                } else if (contains(req, "GET /not-modified ")) {
+                    co_await s.write_all("HTTP/1.1 304 Not Modified\r\nContent-Length: 100\r\n\r\n");
+                } else if (contains(req, "HEAD /")) {
+                    co_await s.write_all("HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n");
+                } else {  // close-delimited
+                    co_await s.write_all("HTTP/1.1 200 OK\r\n\r\nuntil the end");
+                    co_return;
+                }
+            }
+        });
+        server.start();
+        http::Client client;
+        auto chunked = co_await client.get(server.url("/chunked"));
+        EXPECT_EQ(chunked.body(), "hello, world");
+        auto interim = co_await client.get(server.url("/interim"));
+        EXPECT_EQ(interim.status(), 200);
+        EXPECT_EQ(interim.body(), "ok");
+        auto nm = co_await client.get(server.url("/not-modified"));
+        EXPECT_EQ(nm.status(), 304);
+        EXPECT_TRUE(nm.body().empty());
+        auto head = co_await client.head(server.url("/h"));
+        EXPECT_EQ(head.status(), 200);
+        EXPECT_EQ(*head.headers().get("content-length"), "5000");
+        EXPECT_TRUE(head.body().empty());
+        EXPECT_EQ(client.statistics().connections_created, 1u);  // all of them on one connection
+        auto until_close = co_await client.get(server.url("/close"));
+        EXPECT_EQ(until_close.body(), "until the end");
+        EXPECT_EQ(client.statistics().connections_open, 0u);
+        co_await server.stop();
+    }());
+}
+
+TEST(HttpClient, DecodesGzipAndDeflateAndRejectsCorruptStreams) {
+    run_bounded([]() -> Task<void> {
+        std::string text;
+        for (int i = 0; i < 3000; ++i) text += "gzip me " + std::to_string(i) + "\n";
+        Scripted server([&](net::TcpStream& s, int) -> Task<void> {
+            for (;;) {
+                std::string req = co_await read_request(s);
+                if (req.empty()) co_return;
+                std::string body, enc = "gzip";
+                if (contains(req, "GET /gzip ")) body = gzip(text);
+                else if (contains(req, "GET /twice ")) body = gzip("first,") + gzip("second");
+                else if (contains(req, "GET /deflate ")) {
+                    enc = "deflate";
+                    uLongf len = compressBound(static_cast<uLong>(text.size()));
+                    body.resize(len);
+                    compress(reinterpret_cast<Bytef*>(body.data()), &len, reinterpret_cast<const Bytef*>(text.data()),
+                             static_cast<uLong>(text.size()));
+                    body.resize(len);
+                } else if (contains(req, "GET /truncated ")) {
+                    body = gzip(text);
+                    body.resize(body.size() / 2);
+                } else {
+                    body = "this is not gzip at all";
+                }
+                co_await s.write_all("HTTP/1.1 200 OK\r\nContent-Encoding: " + enc + "\r\nContent-Length: " +
+                                     std::to_string(body.size()) + "\r\n\r\n" + body);
+            }
+        });
+        server.start();
+        http::Client client;
+        EXPECT_EQ((co_await client.get(server.url("/gzip"))).body(), text);
+        EXPECT_EQ((co_await client.get(server.url("/twice"))).body(), "first,second");
+        EXPECT_EQ((co_await client.get(server.url("/deflate"))).body(), text);
+        std::string what;
+        try {
+            (void)co_await client.get(server.url("/garbage"));
+        } catch (const http::DecodeError& e) {
+            what = e.what();
+        }
+        EXPECT_TRUE(contains(what, "cannot decode the gzip body") && contains(what, "/garbage")) << what;
+        what.clear();
+        try {
+            (void)co_await client.get(server.url("/truncated"));
+        } catch (const http::DecodeError& e) {
+            what = e.what();
+        }
+        EXPECT_TRUE(contains(what, "ends before its stream does")) << what;
+        http::ClientOptions small;
+        small.max_response_size = 10000;
+        http::Client limited(small);
+        what.clear();
+        try {
+            (void)co_await limited.get(server.url("/gzip"));  // small on the wire, 40 KB decoded
+        } catch (const http::ResponseTooLarge& e) {
+            what = e.what();
+        }
+        EXPECT_TRUE(contains(what, "once decoded")) << what;
+        co_await server.stop();
+    }());
+}
+
+TEST(HttpClient, FaultsRaiseTypedErrorsNamingTheRequest) {
+    run_bounded([]() -> Task<void> {
+        Scripted server([](net::TcpStream& s, int) -> Task<void> {
+            std::string req = co_await read_request(s);
+            if (contains(req, "GET /mid-body ")) {
+                co_await s.write_all("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this");
+            } else if (contains(req, "GET /reset ")) {
+                linger l{1, 0};
+                ::setsockopt(s.fd(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
+            } else if (contains(req, "GET /garbage ")) {
+                co_await s.write_all("SPDY/9 what is this\r\n\r\n");
+            } else if (contains(req, "GET /huge-headers ")) {
+                co_await s.write_all("HTTP/1.1 200 OK\r\n");
+                std::string line = "X-Filler: " + std::string(1000, 'a') + "\r\n";
+                for (int i = 0; i < 1024; ++i) co_await s.write_all(line);
+                co_await s.write_all("\r\n");
+            } else if (contains(req, "GET /stall ")) {
+                co_await corio::sleep(10s);
+            } else if (contains(req, "GET /nothing ")) {
+                // close without a word
+            }
+        });
+        server.start();
+        http::ClientOptions o;
+        o.timeout.read = 300ms;
+        http::Client client(o);
+        auto fetch = [&](std::string path) -> Task<std::string> {
+            try {
+                (void)co_await client.get(server.url(path));
+            } catch (const http::RemoteProtocolError& e) {
+                co_return std::string("RemoteProtocolError: ") + e.what();
+            } catch (const http::NetworkError& e) {
+                co_return std::string("NetworkError: ") + e.what();
+            } catch (const http::ReadTimeout& e) {
+                co_return std::string("ReadTimeout: ") + e.what();
+            }
+            co_return std::string("no error");
+        };
+        std::string e1 = co_await fetch("/mid-body");
+        EXPECT_TRUE(contains(e1, "RemoteProtocolError: peer closed the connection without sending the complete body"))
+            << e1;
+        EXPECT_TRUE(contains(e1, "(GET " + server.url("/mid-body") + ")")) << e1;
+        std::string e2 = co_await fetch("/reset");
+        EXPECT_TRUE(contains(e2, "NetworkError") || contains(e2, "RemoteProtocolError: server disconnected")) << e2;
+        std::string e3 = co_await fetch("/garbage");
+        EXPECT_TRUE(contains(e3, "RemoteProtocolError: malformed HTTP response")) << e3;
+        std::string e4 = co_await fetch("/huge-headers");
+        EXPECT_TRUE(contains(e4, "RemoteProtocolError") && contains(e4, "header")) << e4;
+        auto t0 = Clock::now();
+        std::string e5 = co_await fetch("/stall");
+        EXPECT_TRUE(contains(e5, "ReadTimeout: reading the response took longer than 300 ms")) << e5;
+        EXPECT_LT(Clock::now() - t0, 5s);
+        std::string e6 = co_await fetch("/nothing");
+        EXPECT_TRUE(contains(e6, "RemoteProtocolError: server disconnected without sending a response")) << e6;
+        // The overall deadline cuts a read the read timeout would allow.
+        http::RequestOptions r;
+        r.timeout = http::Timeouts{.read = 5s, .total = 200ms};
+        std::string e7;
+        try {
+            (void)co_await client.get(server.url("/stall"), std::move(r));
+        } catch (const http::ReadTimeout& e) {
+            e7 = e.what();
+        }
+        EXPECT_TRUE(contains(e7, "the overall deadline of 200 ms passed")) << e7;
+        EXPECT_EQ(client.statistics().connections_open, 0u);
+        co_await server.stop();
+    }());
+}
+
+TEST(HttpClient, ConnectErrorsAndRetries) {
+    run_bounded([]() -> Task<void> {
+        std::uint16_t port = corio_test::free_port();
+        std::string url = "http://127.0.0.1:" + std::to_string(port) + "/x";
+        http::Client plain;
+        std::string what;
+        try {
+            (void)co_await plain.get(url);
+        } catch (const http::ConnectError& e) {
+            what = e.what();
+        }
+        EXPECT_TRUE(contains(what, "cannot connect to 127.0.0.1:" + std::to_string(port)) && contains(what, "(GET " + url + ")"))
+            << what;
+        // With retries, a server that comes up during the backoff is reached.
+        http::ClientOptions o;
+        o.retries = 4;
+        o.retry_backoff = 50ms;
+        http::Client retrying(o);
+        auto late_server = [&]() -> Task<void> {
+            co_await corio::sleep(120ms);
+            auto listener = net::TcpListener::bind("127.0.0.1:" + std::to_string(port));
+            auto s = co_await listener.accept();
+            (void)co_await read_request(s);
+            co_await s.write_all("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nup");
+        };
+        auto server = spawn(late_server());
+        auto r = co_await retrying.get(url);
+        EXPECT_EQ(r.body(), "up");
+        co_await server;
+        // Under io_uring the listener's multishot accept is cancelled with the next submission; until then
+        // the kernel still queues connections to it.
+        co_await corio::sleep(10ms);
+        // POST is not retried.
+        what.clear();
+        try {
+            (void)co_await retrying.post(url);
+        } catch (const http::ConnectError& e) {
+            what = e.what();
+        }
+        EXPECT_FALSE(what.empty());
+    }());
+}
+
+TEST(HttpClient, PoolTimeoutAndWriteTimeout) {
+    run_bounded([]() -> Task<void> {
+        Scripted server([](net::TcpStream&, int) -> Task<void> { co_await corio::sleep(10s); });
+        server.start();
+        http::ClientOptions o;
+        o.limits.max_connections = 1;
+        o.timeout.pool = 100ms;
+        o.timeout.read = 2s;
+        o.timeout.write = 200ms;
+        http::Client client(o);
+        // The first request holds the only connection (its server never answers); the second waits for it.
+        auto first = spawn(client.get(server.url("/a")));
+        co_await corio::sleep(20ms);
+        std::string what;
+        try {
+            (void)co_await client.get(server.url("/b"));
+        } catch (const http::PoolTimeout& e) {
+            what = e.what();
+        }
+        EXPECT_TRUE(contains(what, "waiting for a free connection took longer than 100 ms")) << what;
+        first.cancel();
+        try {
+            (void)co_await first;
+        } catch (const CancelledError&) {
+        }
+        EXPECT_EQ(client.statistics().connections_open, 0u);
+        EXPECT_EQ(client.statistics().pool_waiting, 0u);
+        // A body the server never reads fills the socket buffers: the write times out.
+        http::RequestOptions big;
+        big.content = std::string(32 << 20, 'x');
+        what.clear();
+        try {
+            (void)co_await client.post(server.url("/upload"), std::move(big));
+        } catch (const http::WriteTimeout& e) {
+            what = e.what();
+        }
+        EXPECT_TRUE(contains(what, "sending the request took longer than 200 ms")) << what;
+        co_await server.stop();
+    }());
+}
+
+TEST(HttpClient, StaleKeptAliveConnectionIsRetriedForIdempotentRequests) {
+    run_bounded([]() -> Task<void> {
+        // Each connection serves one request, then closes without saying so (no Connection: close).
+        Scripted server([](net::TcpStream& s, int) -> Task<void> {
+            (void)co_await read_request(s);
+            co_await s.write_all("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        });
+        server.start();
+        http::Client client;
+        for (int i = 0; i < 3; ++i) {
+            auto r = co_await client.get(server.url("/x"));
+            EXPECT_EQ(r.body(), "ok");
+            co_await corio::sleep(20ms);  // let the close arrive
+        }
+        EXPECT_EQ(client.statistics().connections_created, 3u);
+        co_await server.stop();
+    }());
+}
+
+TEST(HttpClient, StreamingReadsChunkByChunkAndDroppingClosesTheConnection) {
+    run_bounded([]() -> Task<void> {
+        std::string big(3 << 20, 'z');
+        Scripted server([&](net::TcpStream& s, int) -> Task<void> {
+            for (;;) {
+                std::string req = co_await read_request(s);
+                if (req.empty()) co_return;
+                co_await s.write_all("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(big.size()) + "\r\n\r\n");
+                co_await s.write_all(big);
+            }
+        });
+        server.start();
+        http::Client client;
+        auto response = co_await client.stream("GET", server.url("/big"));
+        EXPECT_EQ(response.status(), 200);
+        std::size_t total = 0, chunks = 0;
+        for (;;) {
+            std::string chunk = co_await response.read_chunk();
+            if (chunk.empty()) break;
+            total += chunk.size();
+            ++chunks;
+        }
+        EXPECT_EQ(total, big.size());
+        EXPECT_GT(chunks, 10u);
+        EXPECT_EQ(client.statistics().connections_idle, 1u);  // read to the end: back in the pool
+        {
+            auto dropped = co_await client.stream("GET", server.url("/big"));
+            (void)co_await dropped.read_chunk();
+        }
+        auto st = client.statistics();
+        EXPECT_EQ(st.connections_open, 0u);  // dropped half-read: closed, slot given back
+        auto all = co_await (co_await client.stream("GET", server.url("/big"))).read_all();
+        EXPECT_EQ(all.body().size(), big.size());
+        co_await server.stop();
+    }());
+}
+
+TEST(HttpClient, TenThousandRequestsOverAtMostTenConnections) {
+    run_bounded([]() -> Task<void> {
+        std::size_t open = 0, max_open = 0;
+        Scripted server([&](net::TcpStream& s, int) -> Task<void> {
+            ++open;
+            max_open = std::max(max_open, open);
+            try {
+                for (;;) {
+                    std::string req = co_await read_request(s);
+                    if (req.empty()) break;
+                    co_await s.write_all("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+                }
+            } catch (...) {
+            }
+            --open;
+        });
+        server.start();
+        http::ClientOptions o;
+        o.limits.max_connections = 10;
+        o.timeout.pool = 20s;
+        http::Client client(o);
+        Semaphore sem(100);
+        std::size_t ok = 0;
+        auto one = [&]() -> Task<void> {
+            auto permit = co_await sem.acquire();
+            auto r = co_await client.get(server.url("/n"));
+            if (r.body() == "ok") ++ok;
+        };
+        std::vector<Task<void>> tasks;
+        for (int i = 0; i < 10000; ++i) tasks.push_back(one());
+        co_await gather(std::move(tasks));
+        EXPECT_EQ(ok, 10000u);
+        EXPECT_LE(max_open, 10u);
+        EXPECT_LE(client.statistics().connections_created, 10u);
+        co_await server.stop();
+    }());
+}
+
+TEST(HttpClient, CancellingAThousandInFlightRequestsLeaksNoSlot) {
+    run_bounded([]() -> Task<void> {
+        int stalled = 0;
+        Scripted server([&](net::TcpStream& s, int) -> Task<void> {
+            for (;;) {
+                std::string req = co_await read_request(s);
+                if (req.empty()) co_return;
+                if (contains(req, "GET /stall")) {
+                    ++stalled;
+                    co_await corio::sleep(30s);
+                }
+                co_await s.write_all("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            }
+        });
+        server.start();
+        http::ClientOptions o;
+        o.limits.max_connections = 10;
+        o.timeout.pool = 30s;
+        o.timeout.read = 30s;
+        http::Client client(o);
+        std::vector<JoinHandle<http::Response>> inflight;
+        for (int i = 0; i < 1000; ++i) inflight.push_back(spawn(client.get(server.url("/stall"))));
+        co_await corio::sleep(100ms);
+        EXPECT_EQ(client.statistics().connections_open, 10u);
+        EXPECT_EQ(client.statistics().pool_waiting, 990u);
+        for (auto& h : inflight) h.cancel();
+        int cancelled = 0;
+        for (auto& h : inflight) {
+            try {
+                (void)co_await h;
+            } catch (const CancelledError&) {
+                ++cancelled;
+            }
+        }
+        EXPECT_EQ(cancelled, 1000);
+        auto st = client.statistics();
+        EXPECT_EQ(st.connections_open, 0u);
+        EXPECT_EQ(st.pool_waiting, 0u);
+        // The pool still works, with its full size.
+        std::vector<Task<http::Response>> again;
+        for (int i = 0; i < 20; ++i) again.push_back(client.get(server.url("/ok")));
+        auto rs = co_await gather(std::move(again));
+        for (auto& r : rs) EXPECT_EQ(r.body(), "ok");
+        EXPECT_LE(client.statistics().connections_open, 10u);
+        co_await server.stop();
+    }());
+}
+
+TEST(HttpClient, RaiseForStatusAndDecodeErrors) {
+    run_bounded([]() -> Task<void> {
+        Scripted server([](net::TcpStream& s, int) -> Task<void> {
+            for (;;) {
+                std::string req = co_await read_request(s);
+                if (req.empty()) co_return;
+                std::string body = contains(req, "GET /missing ") ? "{\"error\": \"no such item\"}\n" : "{\"a\": [1, 2";
+                co_await s.write_all(std::string(contains(req, "GET /missing ") ? "HTTP/1.1 404 Not Found" : "HTTP/1.1 200 OK") +
+                                     "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+            }
+        });
+        server.start();
+        http::Client client;
+        auto r = co_await client.get(server.url("/missing"));
+        EXPECT_EQ(r.status(), 404);
+        EXPECT_TRUE(r.is_client_error());
+        try {
+            r.raise_for_status();
+            ADD_FAILURE();
+        } catch (const http::StatusError& e) {
+            EXPECT_EQ(e.status(), 404);
+            EXPECT_EQ(e.response_url(), server.url("/missing"));
+            std::string what = e.what();
+            EXPECT_TRUE(contains(what, "HTTP 404 Not Found for GET " + server.url("/missing") + ": {\"error\"")) << what;
+        }
+        auto bad = co_await client.get(server.url("/bad-json"));
+        try {
+            (void)bad.raise_for_status().json();
+            ADD_FAILURE();
+        } catch (const http::DecodeError& e) {
+            std::string what = e.what();
+            EXPECT_TRUE(contains(what, "invalid JSON in the response body at offset 12")) << what;
+        }
+        co_await server.stop();
+    }());
+}
+
+/// A CONNECT proxy: reads "CONNECT host:port", connects, answers 200, then copies bytes both ways.
+Task<void> pump(net::TcpStream& from, net::TcpStream& to) {
+    char buf[16384];
+    for (;;) {
+        std::size_t n = co_await from.read(buf, sizeof buf);
+        if (n == 0) break;
+        co_await to.write_all(std::string_view(buf, n));
+    }
+    to.shutdown();
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// Against nginx
+
+class HttpNginx : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        s_pki = std::make_unique<corio_test::TestPki>();
+        auto id = s_pki->issue("nginx", {.common_name = "localhost", .alt_names = {"DNS:localhost", "IP:127.0.0.1"}});
+        s_nginx = std::make_unique<corio_test::Nginx>(corio_test::NginxOptions{.tls_cert = id.cert, .tls_key = id.key});
+    }
+    static void TearDownTestSuite() {
+        s_nginx.reset();
+        s_pki.reset();
+    }
+    void SetUp() override {
+        if (!s_nginx || !s_nginx->available()) GTEST_SKIP() << "nginx is not installed";
+    }
+    static std::unique_ptr<corio_test::TestPki> s_pki;
+    static std::unique_ptr<corio_test::Nginx> s_nginx;
+};
+std::unique_ptr<corio_test::TestPki> HttpNginx::s_pki;
+std::unique_ptr<corio_test::Nginx> HttpNginx::s_nginx;
+
+TEST_F(HttpNginx, JsonGzipChunkedHeadAndParams) {
+    run_bounded([]() -> Task<void> {
+        auto& n = *s_nginx;
+        http::Client client;
+        auto r = co_await client.get(n.url("/json"));
+        EXPECT_EQ(r.status(), 200);
+        EXPECT_EQ(r.json()["name"], "corio");
+        EXPECT_EQ(r.body(), corio_test::json_200());
+        auto text = co_await client.get(n.url("/text.txt"));
+        EXPECT_EQ(*text.headers().get("content-encoding"), "gzip");
+        EXPECT_EQ(text.body(), n.file("text.txt"));
+        auto chunked = co_await client.get(n.url("/chunked.txt"));
+        EXPECT_TRUE(chunked.headers().has_token("transfer-encoding", "chunked"));
+        EXPECT_TRUE(contains(chunked.body(), "chunked body: marked and the rest"));
+        auto head = co_await client.head(n.url("/large.bin"));
+        EXPECT_EQ(*head.headers().get("content-length"), std::to_string(8 << 20));
+        EXPECT_TRUE(head.body().empty());
+        http::RequestOptions o;
+        o.params = {{"q", "a b"}};
+        o.headers.add("X-Test", "yes");
+        auto echo = co_await client.get(n.url("/echo-headers?x=1"), std::move(o));
+        EXPECT_EQ(echo.body(), "corio-http/0.1|yes|gzip, deflate|x=1&q=a+b");
+        auto large = co_await client.get(n.url("/large.bin"));
+        EXPECT_TRUE(large.body() == n.file("large.bin"));
+        EXPECT_EQ(client.statistics().connections_created, 1u);
+        EXPECT_EQ(client.statistics().reused, 5u);
+        try {
+            (void)text.json();
+            ADD_FAILURE();
+        } catch (const http::DecodeError& e) {
+            EXPECT_TRUE(contains(e.what(), "at offset 1"));
+        }
+        http::ClientOptions small;
+        small.max_response_size = 1 << 20;
+        http::Client limited(small);
+        std::string what;
+        try {
+            (void)co_await limited.get(n.url("/large.bin"));
+        } catch (const http::ResponseTooLarge& e) {
+            what = e.what();
+        }
+        EXPECT_TRUE(contains(what, "exceeds max_response_size (1048576 bytes)")) << what;
+    }());
+}
+
+TEST_F(HttpNginx, Redirects) {
+    run_bounded([]() -> Task<void> {
+        auto& n = *s_nginx;
+        http::Client plain;
+        auto not_followed = co_await plain.get(n.url("/r3"));
+        EXPECT_EQ(not_followed.status(), 302);
+        EXPECT_TRUE(not_followed.is_redirect());
+        http::Client client({.follow_redirects = true});
+        auto r = co_await client.get(n.url("/r3"));
+        EXPECT_EQ(r.status(), 200);
+        EXPECT_EQ(r.url(), n.url("/json"));
+        EXPECT_EQ(r.history().size(), 3u);
+        if (r.history().size() != 3) co_return;
+        EXPECT_EQ(r.history()[0].status(), 302);
+        EXPECT_EQ(r.history()[1].status(), 301);
+        EXPECT_EQ(r.history()[2].status(), 307);
+        EXPECT_EQ(r.history()[0].url(), n.url("/r3"));
+        http::RequestOptions post_opts;
+        post_opts.json = nlohmann::json::object();
+        (*post_opts.json)["a"] = 1;
+        auto post = co_await client.post(n.url("/see-other"), std::move(post_opts));
+        EXPECT_EQ(post.status(), 200);
+        EXPECT_EQ(post.method(), "GET");
+        http::ClientOptions o;
+        o.follow_redirects = true;
+        o.max_redirects = 5;
+        http::Client looping(o);
+        std::string what;
+        try {
+            (void)co_await looping.get(n.url("/loop"));
+        } catch (const http::TooManyRedirects& e) {
+            what = e.what();
+        }
+        EXPECT_TRUE(contains(what, "exceeded max_redirects (5)")) << what;
+        // Per request.
+        auto once = co_await plain.get(n.url("/r1"), {.follow_redirects = true});
+        EXPECT_EQ(once.status(), 200);
+    }());
+}
+
+TEST_F(HttpNginx, KeepAliveLimitsOfTheServerAreHonoured) {
+    run_bounded([]() -> Task<void> {
+        auto& n = *s_nginx;
+        std::string url = "http://127.0.0.1:" + std::to_string(n.limited_port()) + "/json";
+        http::Client client;
+        for (int i = 0; i < 9; ++i) EXPECT_EQ((co_await client.get(url)).status(), 200);
+        EXPECT_EQ(client.statistics().connections_created, 3u);  // keepalive_requests 3: "Connection: close"
+        // keepalive_timeout 1s: the server closes the idle connection; the next request still works.
+        co_await corio::sleep(1500ms);
+        EXPECT_EQ((co_await client.get(url)).status(), 200);
+        EXPECT_EQ(client.statistics().connections_created, 4u);
+    }());
+}
+
+TEST_F(HttpNginx, Tls) {
+    run_bounded([]() -> Task<void> {
+        auto& n = *s_nginx;
+        std::string url = "https://127.0.0.1:" + std::to_string(n.tls_port()) + "/json";
+        http::ClientOptions o;
+        o.ca_file = s_pki->ca_file();
+        http::Client client(o);
+        for (int i = 0; i < 3; ++i) EXPECT_EQ((co_await client.get(url)).json()["name"], "corio");
+        auto text = co_await client.get("https://localhost:" + std::to_string(n.tls_port()) + "/text.txt");
+        EXPECT_EQ(text.body(), n.file("text.txt"));
+        EXPECT_EQ(client.statistics().connections_created, 2u);
+        http::Client untrusting;  // the system store does not know the test CA
+        std::string what;
+        try {
+            (void)co_await untrusting.get(url);
+        } catch (const http::ConnectError& e) {
+            what = e.what();
+        }
+        EXPECT_TRUE(contains(what, "certificate verify failed")) << what;
+    }());
+}
+
+TEST_F(HttpNginx, Proxies) {
+    run_bounded([]() -> Task<void> {
+        auto& n = *s_nginx;
+        // Plain http through nginx as a forward proxy (absolute-form request targets).
+        http::Client via({.proxy = "http://127.0.0.1:" + std::to_string(n.proxy_port())});
+        auto r = co_await via.get(n.url("/json"));
+        EXPECT_EQ(r.status(), 200);
+        EXPECT_EQ(*r.headers().get("x-via-proxy"), "yes");
+        // https through a CONNECT tunnel.
+        int tunnels = 0;
+        Scripted proxy([&](net::TcpStream& s, int) -> Task<void> {
+            std::string req = co_await read_request(s);
+            if (req.rfind("CONNECT 127.0.0.1:" + std::to_string(n.tls_port()) + " HTTP/1.1\r\n", 0) != 0) {
+                co_await s.write_all("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+                co_return;
+            }
+            ++tunnels;
+            auto upstream = co_await net::TcpStream::connect(net::SocketAddress::ip("127.0.0.1", n.tls_port()));
+            co_await s.write_all("HTTP/1.1 200 Connection Established\r\n\r\n");
+            co_await gather(pump(s, upstream), pump(upstream, s));
+        });
+        proxy.start();
+        http::ClientOptions o;
+        o.proxy = proxy.url("");
+        o.ca_file = s_pki->ca_file();
+        http::Client tunnelled(o);
+        std::string url = "https://127.0.0.1:" + std::to_string(n.tls_port()) + "/json";
+        EXPECT_EQ((co_await tunnelled.get(url)).json()["name"], "corio");
+        EXPECT_EQ((co_await tunnelled.get(url)).status(), 200);
+        EXPECT_EQ(tunnels, 1);
+        tunnelled.close_idle();
+        co_await proxy.stop();
+    }());
+}
+
+TEST(HttpClientEnv, ProxyEnvironmentAndNoProxy) {
+    run_bounded([]() -> Task<void> {
+        Scripted origin([](net::TcpStream& s, int) -> Task<void> {
+            (void)co_await read_request(s);
+            co_await s.write_all("HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\ndirect");
+        });
+        Scripted proxy([](net::TcpStream& s, int) -> Task<void> {
+            (void)co_await read_request(s);
+            co_await s.write_all("HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nproxied");
+        });
+        origin.start();
+        proxy.start();
+        ::setenv("http_proxy", proxy.url("").c_str(), 1);
+        ::setenv("no_proxy", "example.invalid", 1);
+        http::Client via_env;
+        EXPECT_EQ((co_await via_env.get(origin.url("/x"))).body(), "proxied");
+        ::setenv("no_proxy", "localhost, 127.0.0.1", 1);
+        http::Client bypass;
+        EXPECT_EQ((co_await bypass.get(origin.url("/x"))).body(), "direct");
+        http::Client ignoring({.trust_env = false});
+        ::setenv("no_proxy", "", 1);
+        EXPECT_EQ((co_await ignoring.get(origin.url("/x"))).body(), "direct");
+        ::unsetenv("http_proxy");
+        ::unsetenv("no_proxy");
+        co_await origin.stop();
+        co_await proxy.stop();
+    }());
+}
+
+TEST(HttpClient, BaseUrlAndInvalidUrls) {
+    run_bounded([]() -> Task<void> {
+        Scripted server([](net::TcpStream& s, int) -> Task<void> {
+            for (;;) {
+                std::string req = co_await read_request(s);
+                if (req.empty()) co_return;
+                std::string target = req.substr(4, req.find(' ', 4) - 4);
+                co_await s.write_all("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(target.size()) + "\r\n\r\n" +
+                                     target);
+            }
+        });
+        server.start();
+        http::Client client({.base_url = server.url("/api/v1")});
+        EXPECT_EQ((co_await client.get("users/1")).body(), "/api/v1/users/1");
+        EXPECT_EQ((co_await client.get("/users/2")).body(), "/api/v1/users/2");
+        std::string what;
+        try {
+            (void)co_await client.get("ftp://x/");
+        } catch (const http::InvalidUrl& e) {
+            what = e.what();
+        }
+        EXPECT_TRUE(contains(what, "unsupported URL scheme")) << what;
+        co_await server.stop();
+    }());
+}
+
+}  // namespace
