@@ -8,6 +8,7 @@
 #include <corio/http/headers.hpp>
 #include <corio/http/message.hpp>
 #include <corio/http/parser.hpp>
+#include <corio/http/server.hpp>
 #include <corio/http/url.hpp>
 #include <corio/io.hpp>
 #include <corio/net/address.hpp>

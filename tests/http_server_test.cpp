@@ -1,0 +1,677 @@
+// http::Server over real loopback sockets, spoken to with raw bytes (and the sans-I/O ResponseParser).
+#include <corio/corio.hpp>
+#include <corio/http/server.hpp>
+
+#include "support/test_support.hpp"
+#include "support/tls_certs.hpp"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <cctype>
+#include <map>
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+using corio::Task;
+using corio_test::run_bounded;
+namespace http = corio::http;
+namespace net = corio::net;
+
+namespace {
+
+/// One response as received.
+struct Got {
+    int status = 0;
+    int minor = 1;
+    std::map<std::string, std::string> headers;  // names lower-cased
+    std::string body;
+    bool has(const std::string& name) const { return headers.count(name) != 0; }
+    std::string operator[](const std::string& name) const {
+        auto it = headers.find(name);
+        return it == headers.end() ? std::string() : it->second;
+    }
+};
+
+/// A client speaking raw bytes over a TcpStream or a TlsStream.
+template <class Stream>
+class RawClient {
+public:
+    explicit RawClient(Stream s) : m_s(std::move(s)) {}
+
+    Task<void> send(std::string text) { co_await m_s.write_all(text); }
+
+    /// Reads one response (interim ones included). `head`: it answers a HEAD request.
+    Task<Got> response(bool head = false) {
+        Got g;
+        if (head) m_parser.expect_no_body();
+        for (int rounds = 0; rounds < 10'000; ++rounds) {
+            http::Step st = m_parser.feed(m_buf);
+            if (st.event == http::Event::head) {
+                g.status = m_parser.status();
+                g.minor = m_parser.version_minor();
+                for (const http::Header& h : m_parser.headers()) {
+                    std::string name(h.name);
+                    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+                    g.headers[name] = std::string(h.value);
+                }
+            } else if (st.event == http::Event::body) {
+                g.body.append(st.data);
+            }
+            m_buf.erase(0, st.consumed);
+            if (st.event == http::Event::complete) co_return g;
+            if (st.event != http::Event::need_data) continue;
+            std::size_t n = co_await read_some();
+            if (n == 0) {
+                if (m_parser.finish()) co_return g;
+                throw std::runtime_error("connection closed before a complete response");
+            }
+        }
+        throw std::runtime_error("no response");
+    }
+
+    /// True when the server closed the connection (end of stream with nothing more sent).
+    Task<bool> closed() {
+        if (!m_buf.empty()) co_return false;
+        try {
+            co_return co_await read_some() == 0;
+        } catch (const corio::IoError&) {  // reset: closed too
+            co_return true;
+        }
+    }
+
+    /// Everything until the server closes.
+    Task<std::string> rest() {
+        std::string all = std::move(m_buf);
+        m_buf.clear();
+        while (co_await read_some() > 0) {
+            all += m_buf;
+            m_buf.clear();
+        }
+        co_return all;
+    }
+
+    Stream& stream() { return m_s; }
+
+private:
+    Task<std::size_t> read_some() {
+        std::array<std::byte, 16384> tmp;
+        std::size_t n = co_await m_s.read(tmp);
+        m_buf.append(reinterpret_cast<const char*>(tmp.data()), n);
+        co_return n;
+    }
+
+    Stream m_s;
+    std::string m_buf;
+    http::ResponseParser m_parser;
+};
+
+using Client = RawClient<net::TcpStream>;
+
+Task<Client> connect(const http::Server& server) {
+    co_return Client(co_await net::TcpStream::connect(net::SocketAddress::ip("127.0.0.1", server.port())));
+}
+
+std::string get(std::string_view path, std::string_view extra = {}) {
+    return "GET " + std::string(path) + " HTTP/1.1\r\nHost: test\r\n" + std::string(extra) + "\r\n";
+}
+
+/// The routes most tests use.
+void add_routes(http::Server& s) {
+    s.route("GET", "/hello", [](http::Request&) -> Task<http::Response> { co_return http::Response::text("hi"); });
+    s.route("GET", "/items/{id}", [](http::Request& r) -> Task<http::Response> {
+        co_return http::Response::text("item " + std::string(r.param("id")));
+    });
+    s.route("GET", "/items/special", [](http::Request&) -> Task<http::Response> {
+        co_return http::Response::text("the special item");
+    });
+    s.route("DELETE", "/items/{id}", [](http::Request& r) -> Task<http::Response> {
+        co_return http::Response::text("deleted " + std::string(r.param("id")));
+    });
+    s.route("GET", "/users/{user}/posts/{post}", [](http::Request& r) -> Task<http::Response> {
+        co_return http::Response::text(std::string(r.param("user")) + "/" + std::string(r.param("post")));
+    });
+    s.route("POST", "/echo", [](http::Request& r) -> Task<http::Response> {
+        co_return http::Response(200, r.body(), {{"Content-Type", "application/octet-stream"}});
+    });
+    s.route("POST", "/json", [](http::Request& r) -> Task<http::Response> {
+        nlohmann::json in;
+        try {
+            in = r.json();
+        } catch (const http::DecodeError& e) {
+            co_return http::Response::text(e.what(), 400);
+        }
+        nlohmann::json out = {{"sum", in["a"].get<int>() + in["b"].get<int>()}};
+        co_return http::Response::json(out, 201);
+    });
+    s.route("*", "/any", [](http::Request& r) -> Task<http::Response> {
+        co_return http::Response::text(std::string(r.method()));
+    });
+    s.route("GET", "/search", [](http::Request& r) -> Task<http::Response> {
+        std::string out = std::string(r.path()) + "|" + std::string(r.query()) + "|" + r.query_param("q").value_or("-") +
+                          "|" + r.query_param("missing").value_or("-") + "|" + std::string(r.header("x-tag").value_or("-"));
+        co_return http::Response::text(out);
+    });
+    s.route("GET", "/", [](http::Request&) -> Task<http::Response> { co_return http::Response::text("root"); });
+}
+
+/// Runs `body` against a started server with add_routes(), then shuts it down.
+template <class F>
+void with_server(http::ServerOptions options, F body) {
+    run_bounded([](http::ServerOptions options, F body) -> Task<void> {
+        http::Server server(std::move(options));
+        add_routes(server);
+        server.listen();
+        server.start();
+        co_await body(server);
+        co_await server.shutdown(1s);
+    }(std::move(options), std::move(body)));
+}
+
+}  // namespace
+
+TEST(HttpServer, RoutesLiteralSegmentsBeforeParametersAndFillsParameters) {
+    with_server({}, [](http::Server& server) -> Task<void> {
+        auto c = co_await connect(server);
+        co_await c.send(get("/items/42"));
+        Got a = co_await c.response();
+        EXPECT_EQ(a.status, 200);
+        EXPECT_EQ(a.body, "item 42");
+        EXPECT_EQ(a["content-type"], "text/plain; charset=utf-8");
+        co_await c.send(get("/items/special"));
+        EXPECT_EQ((co_await c.response()).body, "the special item");
+        co_await c.send(get("/users/ann/posts/7"));
+        EXPECT_EQ((co_await c.response()).body, "ann/7");
+        co_await c.send(get("/"));
+        EXPECT_EQ((co_await c.response()).body, "root");
+        co_await c.send("DELETE /items/9 HTTP/1.1\r\nHost: t\r\n\r\n");
+        EXPECT_EQ((co_await c.response()).body, "deleted 9");
+        co_await c.send("PATCH /any HTTP/1.1\r\nHost: t\r\n\r\n");
+        EXPECT_EQ((co_await c.response()).body, "PATCH");
+    });
+}
+
+TEST(HttpServer, UnknownPathIs404AndKnownPathWithOtherMethodIs405WithAllow) {
+    with_server({}, [](http::Server& server) -> Task<void> {
+        auto c = co_await connect(server);
+        co_await c.send(get("/nowhere"));
+        Got a = co_await c.response();
+        EXPECT_EQ(a.status, 404);
+        EXPECT_EQ(a.body, "Not Found");
+        co_await c.send(get("/items/"));  // a parameter never matches an empty segment
+        EXPECT_EQ((co_await c.response()).status, 404);
+        co_await c.send("PUT /items/3 HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+        Got b = co_await c.response();
+        EXPECT_EQ(b.status, 405);
+        EXPECT_EQ(b["allow"], "GET, DELETE, HEAD");
+        co_await c.send(get("/hello"));  // the connection is still usable
+        EXPECT_EQ((co_await c.response()).body, "hi");
+    });
+}
+
+TEST(HttpServer, ReadsAndWritesJsonBodies) {
+    with_server({}, [](http::Server& server) -> Task<void> {
+        auto c = co_await connect(server);
+        std::string body = R"({"a": 2, "b": 40})";
+        co_await c.send("POST /json HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: " +
+                        std::to_string(body.size()) + "\r\n\r\n" + body);
+        Got a = co_await c.response();
+        EXPECT_EQ(a.status, 201);
+        EXPECT_EQ(a["content-type"], "application/json");
+        EXPECT_EQ(nlohmann::json::parse(a.body), nlohmann::json({{"sum", 42}}));
+        EXPECT_EQ(a["content-length"], std::to_string(a.body.size()));
+        co_await c.send("POST /json HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n{oops");
+        Got b = co_await c.response();
+        EXPECT_EQ(b.status, 400);
+        EXPECT_NE(b.body.find("invalid JSON in the request body"), std::string::npos) << b.body;
+    });
+}
+
+TEST(HttpServer, HeadRunsTheGetRouteAndSendsNoBody) {
+    with_server({}, [](http::Server& server) -> Task<void> {
+        auto c = co_await connect(server);
+        co_await c.send("HEAD /items/5 HTTP/1.1\r\nHost: t\r\n\r\n");
+        Got a = co_await c.response(true);
+        EXPECT_EQ(a.status, 200);
+        EXPECT_EQ(a["content-length"], "6");  // what GET would send
+        EXPECT_EQ(a.body, "");
+        co_await c.send(get("/items/5"));  // no stray body bytes in between
+        Got b = co_await c.response();
+        EXPECT_EQ(b.body, "item 5");
+    });
+}
+
+TEST(HttpServer, KeepsAConnectionAliveForManyRequestsWithDateAndServerHeaders) {
+    with_server({}, [](http::Server& server) -> Task<void> {
+        auto c = co_await connect(server);
+        for (int i = 0; i < 20; ++i) {
+            co_await c.send(get("/items/" + std::to_string(i)));
+            Got a = co_await c.response();
+            EXPECT_EQ(a.body, "item " + std::to_string(i));
+            EXPECT_EQ(a["server"], "corio");
+            EXPECT_EQ(a["date"].size(), 29u) << a["date"];
+            EXPECT_EQ(a["date"].substr(25), " GMT");
+            EXPECT_FALSE(a.has("connection"));
+        }
+        auto st = server.statistics();
+        EXPECT_EQ(st.connections_total, 1u);
+        EXPECT_EQ(st.requests, 20u);
+        // HTTP/1.0 with keep-alive asked for.
+        co_await c.send("GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        Got b = co_await c.response();
+        EXPECT_EQ(b["connection"], "keep-alive");
+        co_await c.send("GET /hello HTTP/1.0\r\n\r\n");  // HTTP/1.0 default: close
+        Got d = co_await c.response();
+        EXPECT_EQ(d["connection"], "close");
+        EXPECT_TRUE(co_await c.closed());
+    });
+}
+
+TEST(HttpServer, AnswersPipelinedRequestsInOrder) {
+    with_server({}, [](http::Server& server) -> Task<void> {
+        auto c = co_await connect(server);
+        co_await c.send(get("/items/1") + "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc" +
+                        get("/items/3") + get("/nowhere") + get("/hello", "Connection: close\r\n"));
+        EXPECT_EQ((co_await c.response()).body, "item 1");
+        EXPECT_EQ((co_await c.response()).body, "abc");
+        EXPECT_EQ((co_await c.response()).body, "item 3");
+        EXPECT_EQ((co_await c.response()).status, 404);
+        Got last = co_await c.response();
+        EXPECT_EQ(last.body, "hi");
+        EXPECT_EQ(last["connection"], "close");
+        EXPECT_TRUE(co_await c.closed());
+    });
+}
+
+TEST(HttpServer, AssemblesAChunkedRequestBodyArrivingInPieces) {
+    with_server({}, [](http::Server& server) -> Task<void> {
+        auto c = co_await connect(server);
+        co_await c.send("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+        co_await corio::sleep(20ms);
+        co_await c.send("1;ext=1\r\n,\r\n6\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n");
+        Got a = co_await c.response();
+        EXPECT_EQ(a.status, 200);
+        EXPECT_EQ(a.body, "hello, world");
+        // A large Content-Length body arriving in many reads.
+        std::string big(300'000, 'x');
+        for (std::size_t i = 0; i < big.size(); i += 97) big[i] = static_cast<char>('a' + i % 26);
+        co_await c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(big.size()) + "\r\n\r\n");
+        co_await c.send(big);
+        Got b = co_await c.response();
+        EXPECT_EQ(b.body.size(), big.size());
+        EXPECT_TRUE(b.body == big);
+    });
+}
+
+TEST(HttpServer, StreamsAResponseChunkedAndCloseDelimitedForHttp10) {
+    run_bounded([]() -> Task<void> {
+        http::Server server;
+        server.route("GET", "/stream", [](http::Request&) -> Task<http::Response> {
+            auto n = std::make_shared<int>(0);
+            co_return http::Response::stream(
+                [n]() -> Task<std::string> {
+                    co_await corio::sleep(1ms);
+                    if (*n == 3) co_return std::string();
+                    co_return "piece" + std::to_string((*n)++) + ";";
+                },
+                200, "text/plain");
+        });
+        server.listen();
+        server.start();
+        auto c = co_await connect(server);
+        co_await c.send(get("/stream"));
+        Got a = co_await c.response();
+        EXPECT_EQ(a["transfer-encoding"], "chunked");
+        EXPECT_FALSE(a.has("content-length"));
+        EXPECT_EQ(a.body, "piece0;piece1;piece2;");
+        co_await c.send(get("/stream"));  // the connection is reusable after the last chunk
+        EXPECT_EQ((co_await c.response()).body, "piece0;piece1;piece2;");
+
+        auto d = co_await connect(server);
+        co_await d.send("GET /stream HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        std::string raw = co_await d.rest();
+        EXPECT_NE(raw.find("Connection: close\r\n"), std::string::npos) << raw;
+        EXPECT_EQ(raw.find("Transfer-Encoding"), std::string::npos) << raw;
+        EXPECT_EQ(raw.substr(raw.size() - 21), "piece0;piece1;piece2;");
+        co_await server.shutdown();
+    }());
+}
+
+TEST(HttpServer, AnswersExpect100ContinueBeforeTheBodyAnd413WhenTooLarge) {
+    with_server({.max_body_size = 100}, [](http::Server& server) -> Task<void> {
+        auto c = co_await connect(server);
+        co_await c.send("POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+        Got interim = co_await c.response();
+        EXPECT_EQ(interim.status, 100);
+        co_await c.send("12345");
+        Got a = co_await c.response();
+        EXPECT_EQ(a.status, 200);
+        EXPECT_EQ(a.body, "12345");
+
+        auto d = co_await connect(server);
+        co_await d.send("POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 500\r\n\r\n");
+        Got b = co_await d.response();
+        EXPECT_EQ(b.status, 413);
+        EXPECT_EQ(b["connection"], "close");
+        EXPECT_TRUE(co_await d.closed());
+
+        auto e = co_await connect(server);
+        co_await e.send("POST /echo HTTP/1.1\r\nHost: t\r\nExpect: something-else\r\nContent-Length: 1\r\n\r\nx");
+        EXPECT_EQ((co_await e.response()).status, 417);
+    });
+}
+
+TEST(HttpServer, RejectsABodyOverTheLimitWith413AndCloses) {
+    with_server({.max_body_size = 10}, [](http::Server& server) -> Task<void> {
+        auto c = co_await connect(server);
+        co_await c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 20\r\n\r\n01234567890123456789");
+        Got a = co_await c.response();
+        EXPECT_EQ(a.status, 413);
+        EXPECT_TRUE(co_await c.closed());
+
+        auto d = co_await connect(server);  // chunked: found out while reading
+        co_await d.send("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n01234567\r\n8\r\n01234567\r\n0\r\n\r\n");
+        EXPECT_EQ((co_await d.response()).status, 413);
+        EXPECT_TRUE(co_await d.closed());
+        EXPECT_EQ(server.statistics().protocol_errors, 2u);
+    });
+}
+
+TEST(HttpServer, RejectsOversizedHeadersWith431AndLongRequestLinesWith414) {
+    http::ServerOptions o;
+    o.limits.max_header_bytes = 1024;
+    o.limits.max_start_line = 256;
+    with_server(o, [](http::Server& server) -> Task<void> {
+        auto c = co_await connect(server);
+        co_await c.send(get("/hello", "X-Big: " + std::string(2000, 'a') + "\r\n"));
+        Got a = co_await c.response();
+        EXPECT_EQ(a.status, 431);
+        EXPECT_TRUE(co_await c.closed());
+
+        auto d = co_await connect(server);
+        co_await d.send(get("/" + std::string(600, 'p')));
+        EXPECT_EQ((co_await d.response()).status, 414);
+        EXPECT_TRUE(co_await d.closed());
+    });
+}
+
+TEST(HttpServer, AnswersGarbageWith400AndCloses) {
+    with_server({}, [](http::Server& server) -> Task<void> {
+        auto c = co_await connect(server);
+        co_await c.send("HELLO THERE\r\n\r\n");
+        Got a = co_await c.response();
+        EXPECT_EQ(a.status, 400);
+        EXPECT_EQ(a["connection"], "close");
+        EXPECT_TRUE(co_await c.closed());
+
+        auto d = co_await connect(server);  // ambiguous framing
+        co_await d.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n");
+        EXPECT_EQ((co_await d.response()).status, 400);
+        EXPECT_TRUE(co_await d.closed());
+        EXPECT_EQ(server.statistics().responses_by_class[4], 2u);
+    });
+}
+
+TEST(HttpServer, AnswersAHandlerExceptionWith500AndReportsOnlyItsType) {
+    std::vector<std::string> reports;
+    http::ServerOptions o;
+    o.on_error = [&reports](std::exception_ptr e, std::string_view method, std::string_view route) {
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& x) {
+            reports.push_back(std::string(method) + " " + std::string(route) + " " + x.what());
+        }
+    };
+    run_bounded([](http::ServerOptions o) -> Task<void> {
+        http::Server server(std::move(o));
+        server.route("GET", "/boom/{x}", [](http::Request&) -> Task<http::Response> {
+            co_await corio::yield();
+            throw std::runtime_error("secret password 1234");
+        });
+        server.route("GET", "/ok", [](http::Request&) -> Task<http::Response> { co_return http::Response::text("ok"); });
+        server.listen();
+        server.start();
+        auto c = co_await connect(server);
+        co_await c.send(get("/boom/1"));
+        Got a = co_await c.response();
+        EXPECT_EQ(a.status, 500);
+        EXPECT_EQ(a.body, "Internal Server Error");
+        EXPECT_EQ(a.body.find("secret"), std::string::npos);
+        co_await c.send(get("/ok"));
+        EXPECT_EQ((co_await c.response()).body, "ok");
+        EXPECT_EQ(server.statistics().handler_errors, 1u);
+        EXPECT_EQ(server.statistics().responses_by_class[5], 1u);
+        co_await server.shutdown();
+    }(std::move(o)));
+    ASSERT_EQ(reports.size(), 1u);
+    EXPECT_EQ(reports[0], "GET /boom/{x} secret password 1234");
+}
+
+TEST(HttpServer, HeaderTimeoutAnswers408ToAStalledClient) {
+    with_server({.header_timeout = 200ms}, [](http::Server& server) -> Task<void> {
+        auto c = co_await connect(server);
+        auto t0 = corio::Clock::now();
+        co_await c.send("GET /hello HTTP/1.1\r\nHost: t\r\n");  // never finished
+        Got a = co_await c.response();
+        auto waited = corio::Clock::now() - t0;
+        EXPECT_EQ(a.status, 408);
+        EXPECT_TRUE(co_await c.closed());
+        EXPECT_GE(waited, 150ms);
+        EXPECT_LT(waited, 3s);
+        // A connection that sends nothing at all is closed too (nothing to answer).
+        auto d = co_await connect(server);
+        EXPECT_TRUE(co_await d.closed());
+        EXPECT_EQ(server.statistics().timeouts, 2u);
+    });
+}
+
+TEST(HttpServer, KeepaliveTimeoutClosesAnIdleConnection) {
+    with_server({.keepalive_timeout = 150ms}, [](http::Server& server) -> Task<void> {
+        auto c = co_await connect(server);
+        co_await c.send(get("/hello"));
+        EXPECT_EQ((co_await c.response()).status, 200);
+        co_await corio::sleep(50ms);  // not idle long enough yet
+        co_await c.send(get("/hello"));
+        EXPECT_EQ((co_await c.response()).status, 200);
+        auto t0 = corio::Clock::now();
+        EXPECT_TRUE(co_await c.closed());
+        auto waited = corio::Clock::now() - t0;
+        EXPECT_GE(waited, 100ms);
+        EXPECT_LT(waited, 3s);
+        EXPECT_EQ(server.statistics().connections_open, 0u);
+    });
+}
+
+TEST(HttpServer, ClosesAfterMaxRequestsPerConnection) {
+    with_server({.max_requests_per_connection = 3}, [](http::Server& server) -> Task<void> {
+        auto c = co_await connect(server);
+        for (int i = 1; i <= 3; ++i) {
+            co_await c.send(get("/hello"));
+            Got a = co_await c.response();
+            EXPECT_EQ(a.status, 200);
+            EXPECT_EQ(a["connection"], i == 3 ? "close" : "");
+        }
+        EXPECT_TRUE(co_await c.closed());
+    });
+}
+
+TEST(HttpServer, RejectsConnectionsBeyondMaxConnections) {
+    with_server({.max_connections = 1}, [](http::Server& server) -> Task<void> {
+        auto a = co_await connect(server);
+        co_await a.send(get("/hello"));
+        EXPECT_EQ((co_await a.response()).status, 200);
+        auto b = co_await connect(server);
+        EXPECT_TRUE(co_await b.closed());
+        EXPECT_EQ(server.statistics().connections_rejected, 1u);
+        co_await a.send(get("/hello"));
+        EXPECT_EQ((co_await a.response()).status, 200);
+    });
+}
+
+TEST(HttpServer, QueryAndPercentDecodedPath) {
+    with_server({}, [](http::Server& server) -> Task<void> {
+        auto c = co_await connect(server);
+        co_await c.send(get("/sea%72ch?q=a+b%26c&x=1", "X-Tag: t1\r\n"));
+        EXPECT_EQ((co_await c.response()).body, "/search|q=a+b%26c&x=1|a b&c|-|t1");
+        co_await c.send(get("/items/a%20b"));
+        EXPECT_EQ((co_await c.response()).body, "item a b");
+        co_await c.send("GET http://example.com/hello HTTP/1.1\r\nHost: example.com\r\n\r\n");  // absolute form
+        EXPECT_EQ((co_await c.response()).body, "hi");
+    });
+}
+
+TEST(HttpServer, GracefulShutdownFinishesInFlightRequestsAndRefusesNewConnections) {
+    run_bounded([]() -> Task<void> {
+        http::Server server;
+        server.route("GET", "/slow", [](http::Request&) -> Task<http::Response> {
+            co_await corio::sleep(300ms);
+            co_return http::Response::text("done");
+        });
+        server.route("GET", "/fast", [](http::Request&) -> Task<http::Response> { co_return http::Response::text("f"); });
+        auto address = server.listen();
+        server.start();
+        auto idle = co_await connect(server);
+        co_await idle.send(get("/fast"));
+        EXPECT_EQ((co_await idle.response()).body, "f");
+        auto busy = co_await connect(server);
+        co_await busy.send(get("/slow"));
+        co_await corio::sleep(50ms);  // the slow handler is running
+        auto t0 = corio::Clock::now();
+        auto stopping = corio::spawn(server.shutdown(5s));
+        co_await corio::sleep(20ms);
+        bool refused = false;
+        try {
+            auto late = co_await net::TcpStream::connect(address);
+        } catch (const net::ConnectError&) {
+            refused = true;
+        }
+        EXPECT_TRUE(refused);
+        EXPECT_TRUE(co_await idle.closed());  // idle keep-alive connections close at once
+        EXPECT_LT(corio::Clock::now() - t0, 250ms);
+        Got a = co_await busy.response();
+        EXPECT_EQ(a.status, 200);
+        EXPECT_EQ(a.body, "done");
+        EXPECT_EQ(a["connection"], "close");
+        EXPECT_TRUE(co_await busy.closed());
+        co_await stopping;
+        EXPECT_EQ(server.statistics().connections_open, 0u);
+    }());
+}
+
+TEST(HttpServer, ShutdownCancelsWhatOutlivesTheGracePeriod) {
+    run_bounded([]() -> Task<void> {
+        http::Server server;
+        server.route("GET", "/stuck", [](http::Request&) -> Task<http::Response> {
+            co_await corio::sleep(60s);
+            co_return http::Response::text("never");
+        });
+        server.listen();
+        server.start();
+        auto c = co_await connect(server);
+        co_await c.send(get("/stuck"));
+        co_await corio::sleep(30ms);
+        auto t0 = corio::Clock::now();
+        co_await server.shutdown(100ms);
+        auto took = corio::Clock::now() - t0;
+        EXPECT_GE(took, 80ms);
+        EXPECT_LT(took, 2s);
+        EXPECT_TRUE(co_await c.closed());
+    }());
+}
+
+TEST(HttpServer, ServeReturnsAfterShutdown) {
+    run_bounded([]() -> Task<void> {
+        http::Server server;
+        add_routes(server);
+        server.listen();
+        auto serving = corio::spawn(server.serve());
+        auto c = co_await connect(server);
+        co_await c.send(get("/hello"));
+        EXPECT_EQ((co_await c.response()).body, "hi");
+        co_await server.shutdown();
+        EXPECT_TRUE(serving.done());
+        co_await serving;
+    }());
+}
+
+TEST(HttpServer, ServesHttpsWithTheGivenCertificate) {
+    corio_test::TestPki pki;
+    auto id = pki.issue("server", {.common_name = "localhost", .alt_names = {"DNS:localhost", "IP:127.0.0.1"}});
+    auto server_ctx = net::TlsContext::server({.cert_file = id.cert, .key_file = id.key});
+    auto client_ctx = net::TlsContext::client({.ca_file = pki.ca_file()});
+    run_bounded([](net::TlsContext server_ctx, net::TlsContext client_ctx) -> Task<void> {
+        http::Server server({.tls = server_ctx});
+        add_routes(server);
+        server.listen();
+        server.start();
+        auto tcp = co_await net::TcpStream::connect(net::SocketAddress::ip("127.0.0.1", server.port()));
+        RawClient<net::TlsStream> c(co_await net::TlsStream::connect(std::move(tcp), client_ctx, "127.0.0.1"));
+        co_await c.send(get("/items/7"));
+        Got a = co_await c.response();
+        EXPECT_EQ(a.status, 200);
+        EXPECT_EQ(a.body, "item 7");
+        std::string body(50'000, 'z');
+        co_await c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 50000\r\n\r\n" + body);
+        EXPECT_EQ((co_await c.response()).body.size(), 50'000u);
+        co_await c.send(get("/hello", "Connection: close\r\n"));
+        EXPECT_EQ((co_await c.response()).body, "hi");
+        EXPECT_TRUE(co_await c.closed());  // close_notify
+        co_await server.shutdown();
+    }(server_ctx, client_ctx));
+}
+
+TEST(HttpServer, CountsConnectionsRequestsAndResponsesByClass) {
+    with_server({}, [](http::Server& server) -> Task<void> {
+        auto c = co_await connect(server);
+        co_await c.send(get("/hello") + get("/nowhere") + get("/hello"));
+        for (int i = 0; i < 3; ++i) (void)co_await c.response();
+        auto d = co_await connect(server);
+        co_await d.send(get("/hello"));
+        (void)co_await d.response();
+        auto st = server.statistics();
+        EXPECT_EQ(st.connections_open, 2u);
+        EXPECT_EQ(st.connections_total, 2u);
+        EXPECT_EQ(st.requests, 4u);
+        EXPECT_EQ(st.responses_by_class[2], 3u);
+        EXPECT_EQ(st.responses_by_class[4], 1u);
+        EXPECT_EQ(st.handler_errors, 0u);
+    });
+}
+
+TEST(HttpServer, RejectsMalformedRoutes) {
+    http::Server server;
+    auto h = [](http::Request&) -> Task<http::Response> { co_return http::Response::text(""); };
+    EXPECT_THROW(server.route("GET", "items", h), std::invalid_argument);
+    EXPECT_THROW(server.route("GET", "/a/{}", h), std::invalid_argument);
+    EXPECT_THROW(server.route("GET", "/a/x{id}", h), std::invalid_argument);
+    EXPECT_THROW(server.route("GET", "/a/{id}/{id}", h), std::invalid_argument);
+    EXPECT_THROW(server.route("G ET", "/a", h), std::invalid_argument);
+    server.route("GET", "/a/{id}", h);
+    EXPECT_THROW(server.route("GET", "/a/{other}", h), std::invalid_argument);
+    server.route("POST", "/a/{other}", h);  // another method on the same shape is fine
+}
+
+TEST(HttpServer, ParamOfAnUnknownNameThrowsOutOfRangeNamingIt) {
+    run_bounded([]() -> Task<void> {
+        http::Server server;
+        std::string what;
+        server.route("GET", "/p/{id}", [&what](http::Request& r) -> Task<http::Response> {
+            try {
+                (void)r.param("nope");
+            } catch (const std::out_of_range& e) {
+                what = e.what();
+            }
+            co_return http::Response::text(std::string(r.param("id")));
+        });
+        server.listen();
+        server.start();
+        auto c = co_await connect(server);
+        co_await c.send(get("/p/x"));
+        EXPECT_EQ((co_await c.response()).body, "x");
+        EXPECT_NE(what.find("\"nope\""), std::string::npos) << what;
+        co_await server.shutdown();
+    }());
+}
