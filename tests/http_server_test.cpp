@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/socket.h>
+
 using namespace std::chrono_literals;
 using corio::Task;
 using corio_test::run_bounded;
@@ -672,6 +674,45 @@ TEST(HttpServer, ParamOfAnUnknownNameThrowsOutOfRangeNamingIt) {
         co_await c.send(get("/p/x"));
         EXPECT_EQ((co_await c.response()).body, "x");
         EXPECT_NE(what.find("\"nope\""), std::string::npos) << what;
+        co_await server.shutdown();
+    }());
+}
+
+TEST(HttpServer, BodyTimeoutAnswers408WhenTheBodyStalls) {
+    with_server({.body_timeout = 150ms}, [](http::Server& server) -> Task<void> {
+        auto c = co_await connect(server);
+        co_await c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
+        Got a = co_await c.response();
+        EXPECT_EQ(a.status, 408);
+        EXPECT_TRUE(co_await c.closed());
+        EXPECT_EQ(server.statistics().timeouts, 1u);
+    });
+}
+
+TEST(HttpServer, SendsLargeBodiesWholeAndDropsAClientThatStopsReading) {
+    run_bounded([]() -> Task<void> {
+        http::Server server({.write_timeout = 200ms});
+        server.route("GET", "/big/{mb}", [](http::Request& r) -> Task<http::Response> {
+            std::string body(std::stoul(std::string(r.param("mb"))) << 20, 'b');
+            for (std::size_t i = 0; i < body.size(); i += 4096) body[i] = static_cast<char>('a' + (i / 4096) % 26);
+            co_return http::Response(200, std::move(body));
+        });
+        server.listen();
+        server.start();
+        auto c = co_await connect(server);
+        co_await c.send(get("/big/1"));
+        Got a = co_await c.response();
+        EXPECT_EQ(a.body.size(), 1u << 20);
+        bool pattern = true;
+        for (std::size_t i = 0; i < a.body.size(); i += 4096) pattern = pattern && a.body[i] == static_cast<char>('a' + (i / 4096) % 26);
+        EXPECT_TRUE(pattern);
+
+        auto d = co_await connect(server);  // asks for more than the socket buffers hold, and reads none of it
+        int small = 4096;  // no receive-buffer autotuning
+        ::setsockopt(d.stream().fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+        co_await d.send(get("/big/8"));
+        for (int i = 0; i < 100 && server.statistics().timeouts == 0; ++i) co_await corio::sleep(20ms);
+        EXPECT_EQ(server.statistics().timeouts, 1u);
         co_await server.shutdown();
     }());
 }
