@@ -716,3 +716,68 @@ TEST(HttpServer, SendsLargeBodiesWholeAndDropsAClientThatStopsReading) {
         co_await server.shutdown();
     }());
 }
+
+TEST(HttpServer, KeepsTheHeadValidWhileALargeBodyMovesTheBuffer) {
+    run_bounded([]() -> Task<void> {
+        http::Server server;
+        server.route("POST", "/inspect", [](http::Request& r) -> Task<http::Response> {
+            std::string out = std::string(r.method()) + " " + std::string(r.target()) + " " +
+                              std::string(r.header("x-tag").value_or("?")) + " " +
+                              std::to_string(r.headers().get("x-pad").value_or("").size()) + " " +
+                              std::to_string(r.body().size());
+            co_return http::Response::text(out);
+        });
+        server.route("GET", "/hello", [](http::Request&) -> Task<http::Response> { co_return http::Response::text("hi"); });
+        server.listen();
+        server.start();
+        // The second head starts after the first request in the buffer (so compacting moves it), or is
+        // nearly as large as the grown buffer (so the body needs a new one).
+        for (std::size_t pad : {std::size_t(200), std::size_t(30'000)}) {
+            auto c = co_await connect(server);
+            co_await c.send(get("/hello") + "POST /inspect?x=1 HTTP/1.1\r\nHost: t\r\nX-Pad: " + std::string(pad, 'p') +
+                            "\r\nX-Tag: tagged\r\nTransfer-Encoding: chunked\r\n\r\n");
+            EXPECT_EQ((co_await c.response()).body, "hi");
+            for (int i = 0; i < 12; ++i) {
+                co_await c.send("1388\r\n" + std::string(5000, static_cast<char>('a' + i)) + "\r\n");
+                co_await corio::sleep(1ms);
+            }
+            co_await c.send("0\r\n\r\n");
+            EXPECT_EQ((co_await c.response()).body, "POST /inspect?x=1 tagged " + std::to_string(pad) + " 60000");
+        }
+        co_await server.shutdown();
+    }());
+}
+
+TEST(HttpServer, ParsesARequestArrivingOneByteAtATime) {
+    with_server({}, [](http::Server& server) -> Task<void> {
+        auto c = co_await connect(server);
+        std::string req = "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n" +
+                          get("/items/x");
+        for (char ch : req) co_await c.send(std::string(1, ch));
+        EXPECT_EQ((co_await c.response()).body, "abcde");
+        EXPECT_EQ((co_await c.response()).body, "item x");
+    });
+}
+
+TEST(HttpServer, ASlowHandlerDoesNotHoldBackTheAnswersPipelinedBeforeIt) {
+    run_bounded([]() -> Task<void> {
+        http::Server server;
+        server.route("GET", "/fast", [](http::Request&) -> Task<http::Response> { co_return http::Response::text("f"); });
+        server.route("GET", "/slow", [](http::Request&) -> Task<http::Response> {
+            co_await corio::sleep(300ms);
+            co_return http::Response::text("s");
+        });
+        server.listen();
+        server.start();
+        auto c = co_await connect(server);
+        auto t0 = corio::Clock::now();
+        co_await c.send(get("/fast") + get("/fast") + get("/slow") + get("/fast"));
+        EXPECT_EQ((co_await c.response()).body, "f");
+        EXPECT_EQ((co_await c.response()).body, "f");
+        EXPECT_LT(corio::Clock::now() - t0, 200ms);
+        EXPECT_EQ((co_await c.response()).body, "s");
+        EXPECT_EQ((co_await c.response()).body, "f");
+        EXPECT_GE(corio::Clock::now() - t0, 250ms);
+        co_await server.shutdown();
+    }());
+}

@@ -166,6 +166,19 @@ struct CurrentNode {
     detail::TaskNode* await_resume() const noexcept { return m_node; }
 };
 
+/// Lets the tasks queued before this one run, then resumes; never raises (a cancellation is seen at the
+/// next await), so nothing can leave between a spawn and its join.
+struct RunQueuedFirst {
+    bool await_ready() const noexcept { return false; }
+    template <detail::CorioPromise P>
+    void await_suspend(std::coroutine_handle<P> h) noexcept {
+        detail::TaskNode* n = h.promise().m_node;
+        n->m_resume = h;
+        detail::t_loop->schedule(n);
+    }
+    void await_resume() const noexcept {}
+};
+
 Task<void> wait_event(corio::Event& e) { co_await e.wait(); }
 
 // ---- routing ---------------------------------------------------------------------------------------------
@@ -928,6 +941,10 @@ Task<void> Connection::run() {
                     continue;
                 }
                 m_pos += st.consumed;  // need_data
+                if (!m_out.empty()) {  // answers to pipelined requests before this one: the client may wait for them
+                    co_await flush();
+                    m_phase = Phase::body;
+                }
                 set_timeout(o.body_timeout);
                 std::size_t n;
                 if (kind == BodyKind::length && m_pos == m_end) {
@@ -970,12 +987,38 @@ Task<void> Connection::run() {
             Response response = route(matched);
             if (matched) {
                 std::exception_ptr error;
-                try {
-                    response = co_await m_endpoint->handler(m_req);
-                } catch (const CancelledError&) {
-                    throw;
-                } catch (...) {
-                    error = std::current_exception();
+                if (m_out.empty()) {
+                    try {
+                        response = co_await m_endpoint->handler(m_req);
+                    } catch (const CancelledError&) {
+                        throw;
+                    } catch (...) {
+                        error = std::current_exception();
+                    }
+                } else {
+                    // Answers to earlier pipelined requests wait in m_out, to go out in one send. If this
+                    // handler has to wait (it did not finish in its first run), send them now instead.
+                    auto child = spawn(m_endpoint->handler(m_req));
+                    co_await RunQueuedFirst{};
+                    std::exception_ptr send_error;
+                    if (!child.done()) {
+                        try {
+                            co_await flush();
+                        } catch (...) {
+                            send_error = std::current_exception();
+                            child.cancel();
+                        }
+                        m_phase = Phase::handler;
+                        clear_deadline();
+                    }
+                    try {
+                        response = co_await child;  // waits for it even when cancelled: it uses m_req
+                    } catch (const CancelledError&) {
+                        if (!send_error) throw;
+                    } catch (...) {
+                        error = std::current_exception();
+                    }
+                    if (send_error) std::rethrow_exception(send_error);
                 }
                 if (error) {
                     ++m_impl.stats.handler_errors;

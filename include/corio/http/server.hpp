@@ -142,7 +142,9 @@ using Handler = std::function<Task<Response>(Request&)>;
 /// Behaviour: an unknown path gets 404, a known path with another method 405 (with Allow); HEAD runs the
 /// GET route and sends no body; a handler that raises gets 500. Bodies go out with Content-Length, streams
 /// (Response::stream) chunked (close-delimited for HTTP/1.0). Date and Server headers are added.
-/// Thread safety: one loop; add routes before serving.
+/// Pipelined requests are answered in order, the answers to the requests of one read in one send (sent
+/// early when a handler has to wait). A malformed or over-limit request gets its 4xx, then the connection
+/// closes. Thread safety: one loop; add routes before serving.
 class Server {
 public:
     explicit Server(ServerOptions options = {});
@@ -179,7 +181,8 @@ public:
     /// saying `Connection: close`. After `grace` the rest are cancelled. Returns once every connection is
     /// closed and serve() has returned. A second call waits for the first.
     ///
-    /// Cancellation: every connection is cancelled; serve() still returns. Errors: none.
+    /// Cancellation: every connection is cancelled at once and awaited, serve() returns, then
+    /// CancelledError. Errors: what a serve() run by start() raised (an accept failure).
     ///
     ///     co_await server.shutdown(5s);
     [[nodiscard]] Task<void> shutdown(std::chrono::milliseconds grace = std::chrono::seconds(10));
