@@ -409,11 +409,16 @@ TEST(HttpServer, AnswersGarbageWith400AndCloses) {
         EXPECT_EQ(a["connection"], "close");
         EXPECT_TRUE(co_await c.closed());
 
+        auto e = co_await connect(server);  // HTTP/1.1 without Host
+        co_await e.send("GET /hello HTTP/1.1\r\n\r\n");
+        EXPECT_EQ((co_await e.response()).status, 400);
+        EXPECT_TRUE(co_await e.closed());
+
         auto d = co_await connect(server);  // ambiguous framing
         co_await d.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n");
         EXPECT_EQ((co_await d.response()).status, 400);
         EXPECT_TRUE(co_await d.closed());
-        EXPECT_EQ(server.statistics().responses_by_class[4], 2u);
+        EXPECT_EQ(server.statistics().responses_by_class[4], 3u);
     });
 }
 

@@ -27,6 +27,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <deque>
 #include <cxxabi.h>
 #include <stdexcept>
 #include <sys/socket.h>
@@ -200,7 +201,7 @@ struct Endpoint {
 struct RouteNode {
     std::unordered_map<std::string, std::unique_ptr<RouteNode>, StringHash, std::equal_to<>> literal;
     std::unique_ptr<RouteNode> param;
-    std::vector<Endpoint> endpoints;
+    std::deque<Endpoint> endpoints;  // a deque: adding a route never moves one a connection is using
 
     const Endpoint* find(std::string_view method) const noexcept {
         const Endpoint* any = nullptr;
@@ -901,6 +902,10 @@ Task<void> Connection::run() {
             Request::Access::begin(m_req, m_parser, m_fields, m_fd);
             bool keep_alive = m_parser.keep_alive();
             const BodyKind kind = m_parser.body_kind();
+            if (m_req.version_minor() >= 1 && !m_req.header("host")) {  // RFC 9112 §3.2
+                co_await fail(400);
+                co_return;
+            }
 
             // ---- the body
             if (kind == BodyKind::length && m_parser.content_length() > o.max_body_size) {
