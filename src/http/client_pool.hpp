@@ -33,6 +33,7 @@ struct Connection {
     std::string buf;
     std::size_t begin = 0;
     std::size_t end = 0;
+    bool grow = false;  // the last read filled the buffer: double it before the next
     std::string wbuf;
     ResponseParser parser;
     Clock::time_point idle_since{};

@@ -153,7 +153,7 @@ bool Headers::has_token(std::string_view name, std::string_view token) const noe
 }
 
 MessageParser::MessageParser(bool request, const ParserLimits& limits) : m_limits(limits), m_request(request) {
-    m_fields.reserve(std::min<std::size_t>(limits.max_headers, 32));
+    m_fields.reserve(std::min<std::size_t>(limits.max_headers, 16));
 }
 
 void MessageParser::reset() noexcept {

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# HTTP side by side, in one run, interleaved round by round; prints medians and ratios.
+#
+#   1. client_json: 50 keep-alive connections fetching a 200-byte JSON file from nginx (1 worker) on
+#      loopback, each body parsed as JSON: corio's http::Client (io_uring and epoll) vs wrk -t1 -c50 (the
+#      limit: it parses nothing), Python httpx and aiohttp on uvloop (asyncio, as the seed does it).
+#   2. server_json: wrk -t1 -c50 against corio's http::Server (bench/http_server) vs nginx (1 worker),
+#      both serving the same JSON.
+#   3. idle_rss: the corio client's resident memory with 10,000 idle keep-alive connections in its pool.
+#
+#   bench/compare_http.sh [--quick] [--rounds N]
+#
+# Needs: nginx, wrk, /usr/bin/python3 with python3-httpx, python3-aiohttp, python3-uvloop (Debian), and
+# corio's release build (built here if missing). Every program gets 180 s per run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rounds=3
+requests=100000
+duration=5
+py_requests=5000
+idle=10000
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) rounds=1; requests=10000; duration=2; py_requests=1000; idle=1000 ;;
+    --rounds) rounds="$2"; shift ;;
+    *) echo "usage: $0 [--quick] [--rounds N]" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+for tool in nginx wrk; do
+  command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || { echo "compare_http.sh: $tool is not installed" >&2; exit 1; }
+done
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+build=${CORIO_BUILD:-build/release}
+if [ ! -x "$build/bench/http_client" ] || [ ! -x "$build/bench/http_server" ]; then
+  cmake --preset release >/dev/null && cmake --build "$build" --target http_client http_server >/dev/null
+fi
+ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+out=$(mktemp -d /tmp/corio_bench_http_XXXXXX)
+nginx_pid=""
+server_pid=""
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
+  [ -n "$nginx_pid" ] && kill "$nginx_pid" 2>/dev/null && wait "$nginx_pid" 2>/dev/null || true
+  rm -rf "$out"
+}
+trap cleanup EXIT
+
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+nginx_port=$(free_port)
+server_port=$(free_port)
+mkdir -p "$out/html" "$out/logs"
+/usr/bin/python3 - "$out/html/json" <<'PY'
+import sys
+s = '{"id":12345,"name":"corio","tags":["async","io","http"],"ok":true,"pad":"'
+s += "x" * (198 - len(s)) + '"}'
+open(sys.argv[1], "w").write(s)
+PY
+cat > "$out/nginx.conf" <<EOF
+worker_processes 1;
+worker_rlimit_nofile 20000;
+user root;
+pid $out/nginx.pid;
+error_log $out/logs/error.log;
+events { worker_connections 12000; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 600s;
+  client_body_temp_path $out/tmp_body; proxy_temp_path $out/tmp_proxy; fastcgi_temp_path $out/tmp_fcgi;
+  uwsgi_temp_path $out/tmp_uwsgi; scgi_temp_path $out/tmp_scgi;
+  server {
+    listen 127.0.0.1:$nginx_port backlog=4096;
+    root $out/html;
+    location = /json { default_type application/json; }
+  }
+}
+EOF
+"$nginx_bin" -p "$out" -c "$out/nginx.conf" -g 'daemon off;' 2>"$out/logs/stderr.log" &
+nginx_pid=$!
+"$build/bench/http_server" --port "$server_port" >/dev/null 2>"$out/server.log" &
+server_pid=$!
+for _ in $(seq 100); do
+  if /usr/bin/python3 -c "import socket,sys; [socket.create_connection(('127.0.0.1',p),0.2).close() for p in ($nginx_port,$server_port)]" 2>/dev/null; then break; fi
+  sleep 0.1
+done
+nginx_url="http://127.0.0.1:$nginx_port/json"
+server_url="http://127.0.0.1:$server_port/json"
+
+results="$out/results.txt"
+: > "$results"
+record() { echo "$1 $2 $3 $4" >> "$results"; }
+wrk_rate() {  # wrk_rate URL: requests/s
+  timeout 180 wrk -t1 -c50 -d"${duration}s" "$1" | awk '/^Requests\/sec:/ {print $2}'
+}
+run_line() {  # run_line CMD...: the program prints "name workload value unit" lines
+  local lines
+  if lines=$(timeout 180 "$@" 2>>"$out/stderr.txt"); then echo "$lines" >> "$results"; else
+    echo "compare_http.sh: warning: $* failed" >&2; fi
+}
+for r in $(seq "$rounds"); do
+  echo "round $r/$rounds" >&2
+  CORIO_BACKEND=io_uring run_line "$build/bench/http_client" json "$nginx_url" --connections 50 --requests "$requests"
+  CORIO_BACKEND=epoll run_line "$build/bench/http_client" json "$nginx_url" --connections 50 --requests "$requests"
+  record wrk client_json "$(wrk_rate "$nginx_url")" req/s
+  run_line /usr/bin/python3 bench/peers/httpx_client.py httpx "$nginx_url" 50 "$py_requests"
+  run_line /usr/bin/python3 bench/peers/httpx_client.py aiohttp "$nginx_url" 50 "$py_requests"
+  record nginx server_json "$(wrk_rate "$nginx_url")" req/s
+  record corio server_json "$(wrk_rate "$server_url")" req/s
+done
+CORIO_BACKEND=io_uring run_line "$build/bench/http_client" idle "$nginx_url" --connections "$idle"
+
+/usr/bin/python3 - "$results" <<'PY'
+import statistics, sys
+from collections import defaultdict
+vals = defaultdict(list)
+units = {}
+for line in open(sys.argv[1]):
+    f = line.split()
+    if len(f) != 4:
+        continue
+    try:
+        vals[(f[0], f[1])].append(float(f[2]))
+    except ValueError:
+        continue
+    units[f[1]] = f[3]
+med = {k: statistics.median(v) for k, v in vals.items()}
+def get(name, workload):
+    return med.get((name, workload))
+print(f"{'workload':<22} {'runtime':<16} {'median':>12}  unit   runs")
+for (name, workload), v in sorted(vals.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+    print(f"{workload:<22} {name:<16} {med[(name, workload)]:>12.1f}  {units[workload]:<6} {len(v)}")
+print()
+corio = get("corio", "client_json")
+def ratio(label, a, b, target):
+    if a and b:
+        print(f"{label:<40} {a / b:6.2f}x   (target {target})")
+if corio:
+    ratio("client: corio / wrk", corio, get("wrk", "client_json"), ">= 0.85x")
+    ratio("client: corio / httpx", corio, get("httpx", "client_json"), ">= 30x")
+    ratio("client: corio / aiohttp+uvloop", corio, get("aiohttp-uvloop", "client_json"), ">= 8x")
+    ratio("client: corio-epoll / wrk", get("corio-epoll", "client_json"), get("wrk", "client_json"), "-")
+ratio("server: corio / nginx (wrk -t1 -c50)", get("corio", "server_json"), get("nginx", "server_json"), ">= 1.0x")
+for (name, workload), v in med.items():
+    if workload.startswith("idle_"):
+        print(f"{workload:<40} {v:6.1f} MiB (target: <= 64 MiB in all)")
+PY
