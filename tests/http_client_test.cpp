@@ -45,6 +45,11 @@ TEST(HttpUrl, ParsesTheParts) {
     EXPECT_EQ(http::Url::parse("http://h/a/./b/../c").target(), "/a/c");
     EXPECT_EQ(http::Url::parse("http://h?q=1").target(), "/?q=1");
     EXPECT_TRUE(http::Url::parse("https://h").default_port());
+    auto zoned = http::Url::parse("http://[fe80::1%25eth0]:8080/x");
+    EXPECT_EQ(zoned.host(), "fe80::1%eth0");
+    EXPECT_EQ(zoned.to_string(), "http://[fe80::1%25eth0]:8080/x");
+    EXPECT_THROW((void)http::Url::parse("http://[fe80::1%25]/"), http::InvalidUrl);
+    EXPECT_THROW((void)http::Url::parse("http://[fe80::1%25a::1%25b]/"), http::InvalidUrl);
 }
 
 TEST(HttpUrl, RejectsWhatCannotBeRequested) {
@@ -732,6 +737,9 @@ protected:
         s_pki = std::make_unique<corio_test::TestPki>();
         auto id = s_pki->issue("nginx", {.common_name = "localhost", .alt_names = {"DNS:localhost", "IP:127.0.0.1"}});
         s_nginx = std::make_unique<corio_test::Nginx>(corio_test::NginxOptions{.tls_cert = id.cert, .tls_key = id.key});
+        // Read here, not on the loop (strict mode rejects blocking file reads there).
+        s_text = s_nginx->file("text.txt");
+        s_large = s_nginx->file("large.bin");
     }
     static void TearDownTestSuite() {
         s_nginx.reset();
@@ -742,7 +750,11 @@ protected:
     }
     static std::unique_ptr<corio_test::TestPki> s_pki;
     static std::unique_ptr<corio_test::Nginx> s_nginx;
+    static std::string s_text;
+    static std::string s_large;
 };
+std::string HttpNginx::s_text;
+std::string HttpNginx::s_large;
 std::unique_ptr<corio_test::TestPki> HttpNginx::s_pki;
 std::unique_ptr<corio_test::Nginx> HttpNginx::s_nginx;
 
@@ -756,7 +768,7 @@ TEST_F(HttpNginx, JsonGzipChunkedHeadAndParams) {
         EXPECT_EQ(r.body(), corio_test::json_200());
         auto text = co_await client.get(n.url("/text.txt"));
         EXPECT_EQ(*text.headers().get("content-encoding"), "gzip");
-        EXPECT_EQ(text.body(), n.file("text.txt"));
+        EXPECT_EQ(text.body(), s_text);
         auto chunked = co_await client.get(n.url("/chunked.txt"));
         EXPECT_TRUE(chunked.headers().has_token("transfer-encoding", "chunked"));
         EXPECT_TRUE(contains(chunked.body(), "chunked body: marked and the rest"));
@@ -769,7 +781,7 @@ TEST_F(HttpNginx, JsonGzipChunkedHeadAndParams) {
         auto echo = co_await client.get(n.url("/echo-headers?x=1"), std::move(o));
         EXPECT_EQ(echo.body(), "corio-http/0.1|yes|gzip, deflate|x=1&q=a+b");
         auto large = co_await client.get(n.url("/large.bin"));
-        EXPECT_TRUE(large.body() == n.file("large.bin"));
+        EXPECT_TRUE(large.body() == s_large);
         EXPECT_EQ(client.statistics().connections_created, 1u);
         EXPECT_EQ(client.statistics().reused, 5u);
         try {
@@ -854,7 +866,7 @@ TEST_F(HttpNginx, Tls) {
         http::Client client(o);
         for (int i = 0; i < 3; ++i) EXPECT_EQ((co_await client.get(url)).json()["name"], "corio");
         auto text = co_await client.get("https://localhost:" + std::to_string(n.tls_port()) + "/text.txt");
-        EXPECT_EQ(text.body(), n.file("text.txt"));
+        EXPECT_EQ(text.body(), s_text);
         EXPECT_EQ(client.statistics().connections_created, 2u);
         http::Client untrusting;  // the system store does not know the test CA
         std::string what;
@@ -958,3 +970,102 @@ TEST(HttpClient, BaseUrlAndInvalidUrls) {
 }
 
 }  // namespace
+
+// ------------------------------------------------------------------------------------------------------------
+// Against corio's own server (plain and TLS)
+
+namespace {
+
+http::Server make_server(http::ServerOptions options = {}) {
+    http::Server server(std::move(options));
+    server.route("GET", "/items/{id}", [](http::Request& req) -> Task<http::Response> {
+        nlohmann::json j;
+        j["id"] = std::string(req.param("id"));
+        j["q"] = req.query_param("q").value_or("");
+        co_return http::Response::json(j);
+    });
+    server.route("POST", "/echo", [](http::Request& req) -> Task<http::Response> {
+        nlohmann::json j = req.json();
+        j["echoed"] = true;
+        co_return http::Response::json(j, 201);
+    });
+    server.route("GET", "/stream", [](http::Request&) -> Task<http::Response> {
+        auto n = std::make_shared<int>(0);
+        co_return http::Response::stream([n]() -> Task<std::string> {
+            if (*n == 100) co_return std::string();
+            co_await corio::yield();
+            co_return "piece " + std::to_string((*n)++) + "\n";
+        }, 200, "text/plain");
+    });
+    server.route("GET", "/slow", [](http::Request&) -> Task<http::Response> {
+        co_await corio::sleep(10s);
+        co_return http::Response::text("late");
+    });
+    return server;
+}
+
+}  // namespace
+
+TEST(HttpClientServer, JsonRoundTripsStreamsAndStatusOverPlainAndTls) {
+    corio_test::TestPki pki;
+    auto id = pki.issue("server", {.common_name = "localhost", .alt_names = {"DNS:localhost", "IP:127.0.0.1"}});
+    auto server_ctx = net::TlsContext::server({.cert_file = id.cert, .key_file = id.key});
+    std::string ca = pki.ca_file();
+    run_bounded([&]() -> Task<void> {
+        http::Server plain = make_server();
+        plain.listen();
+        plain.start();
+        http::ServerOptions tls_options;
+        tls_options.tls = server_ctx;
+        http::Server secure = make_server(std::move(tls_options));
+        secure.listen();
+        secure.start();
+        http::ClientOptions co;
+        co.ca_file = ca;
+        http::Client client(co);
+        for (std::string base : {"http://127.0.0.1:" + std::to_string(plain.port()),
+                                 "https://localhost:" + std::to_string(secure.port())}) {
+            http::RequestOptions q;
+            q.params = {{"q", "a b/c"}};
+            auto item = co_await client.get(base + "/items/42", std::move(q));
+            EXPECT_EQ(item.status(), 200);
+            EXPECT_EQ(item.json()["id"], "42");
+            EXPECT_EQ(item.json()["q"], "a b/c");
+            http::RequestOptions body;
+            body.json = nlohmann::json::object();
+            (*body.json)["n"] = 7;
+            auto echo = co_await client.post(base + "/echo", std::move(body));
+            EXPECT_EQ(echo.status(), 201);
+            EXPECT_EQ(echo.json()["n"], 7);
+            EXPECT_EQ(echo.json()["echoed"], true);
+            auto streamed = co_await client.get(base + "/stream");
+            EXPECT_TRUE(streamed.headers().has_token("transfer-encoding", "chunked"));
+            EXPECT_TRUE(contains(streamed.body(), "piece 0\npiece 1\n") && contains(streamed.body(), "piece 99\n"));
+            auto chunks = co_await client.stream("GET", base + "/stream");
+            int pieces = 0;
+            for (int i = 0; i < 1000; ++i) {
+                std::string c = co_await chunks.read_chunk();
+                if (c.empty()) break;
+                ++pieces;
+            }
+            EXPECT_GE(pieces, 1);
+            auto missing = co_await client.get(base + "/nowhere");
+            EXPECT_EQ(missing.status(), 404);
+            EXPECT_THROW(missing.raise_for_status(), http::StatusError);
+            http::RequestOptions quick;
+            quick.timeout = http::Timeouts{.read = 100ms};
+            std::string what;
+            try {
+                (void)co_await client.get(base + "/slow", std::move(quick));
+            } catch (const http::ReadTimeout& e) {
+                what = e.what();
+            }
+            EXPECT_TRUE(contains(what, "took longer than 100 ms")) << what;
+        }
+        auto st = client.statistics();
+        EXPECT_GE(st.reused, 6u);
+        client.close_idle();
+        co_await plain.shutdown(1s);
+        co_await secure.shutdown(1s);
+    }());
+}

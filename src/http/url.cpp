@@ -127,7 +127,12 @@ Url Url::parse(std::string_view text) {
             port = after.substr(1);
         }
         std::string literal(host);
-        if (auto pct = literal.find("%25"); pct != std::string::npos) literal.erase(pct + 1, 2);  // zone
+        if (auto pct = literal.find("%25"); pct != std::string::npos) {  // a zone (RFC 6874): "%25" then unreserved
+            literal.erase(pct + 1, 2);
+            if (pct + 1 == literal.size() ||
+                !std::all_of(literal.begin() + static_cast<std::ptrdiff_t>(pct) + 1, literal.end(), is_unreserved))
+                invalid("URL has an invalid IPv6 zone", original);
+        }
         if (literal.find(':') == std::string::npos || !net::SocketAddress::try_ip(literal))
             invalid("URL has an invalid IPv6 address", original);
         url.m_host = literal;
@@ -214,22 +219,34 @@ std::string_view Url::query() const noexcept {
     return q == std::string_view::npos ? std::string_view{} : t.substr(q + 1);
 }
 
+namespace {
+/// The host as a URL writes it: IPv6 in brackets, a zone's '%' as "%25".
+void append_host(std::string& s, const std::string& host) {
+    if (host.find(':') == std::string::npos) {
+        s.append(host);
+        return;
+    }
+    s.push_back('[');
+    std::size_t pct = host.find('%');
+    if (pct == std::string::npos) {
+        s.append(host);
+    } else {
+        s.append(host, 0, pct).append("%25").append(host, pct + 1);
+    }
+    s.push_back(']');
+}
+}  // namespace
+
 std::string Url::authority() const {
     std::string s;
-    bool v6 = m_host.find(':') != std::string::npos;
-    if (v6) s.push_back('[');
-    s.append(m_host);
-    if (v6) s.push_back(']');
+    append_host(s, m_host);
     if (!default_port()) s.append(":").append(std::to_string(m_port));
     return s;
 }
 
 std::string Url::origin() const {
     std::string s = m_scheme + "://";
-    bool v6 = m_host.find(':') != std::string::npos;
-    if (v6) s.push_back('[');
-    s.append(m_host);
-    if (v6) s.push_back(']');
+    append_host(s, m_host);
     s.append(":").append(std::to_string(m_port));
     return s;
 }
