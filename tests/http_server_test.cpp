@@ -12,6 +12,7 @@
 #include <array>
 #include <cctype>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -784,5 +785,21 @@ TEST(HttpServer, ASlowHandlerDoesNotHoldBackTheAnswersPipelinedBeforeIt) {
         EXPECT_EQ((co_await c.response()).body, "f");
         EXPECT_GE(corio::Clock::now() - t0, 250ms);
         co_await server.shutdown();
+    }());
+}
+
+TEST(HttpServer, DestroyingARunningServerClosesItsConnections) {
+    run_bounded([]() -> Task<void> {
+        std::optional<Client> c;
+        {
+            http::Server server;
+            add_routes(server);
+            server.listen();
+            server.start();
+            c.emplace(co_await connect(server));
+            co_await c->send(get("/hello"));
+            EXPECT_EQ((co_await c->response()).body, "hi");
+        }  // no shutdown(): the destructor stops everything
+        EXPECT_TRUE(co_await c->closed());
     }());
 }
