@@ -497,6 +497,29 @@ TEST(HttpClient, ConnectErrorsAndRetries) {
     }());
 }
 
+TEST(HttpClient, ConnectTimeoutCoversTheTlsHandshake) {
+    run_bounded([]() -> Task<void> {
+        // Accepts TCP, then never answers the ClientHello.
+        Scripted server([](net::TcpStream&, int) -> Task<void> { co_await corio::sleep(10s); });
+        server.start();
+        http::ClientOptions o;
+        o.timeout.connect = 200ms;
+        http::Client client(o);
+        std::string url = "https://127.0.0.1:" + std::to_string(server.listener.local_address().port()) + "/";
+        std::string what;
+        auto t0 = Clock::now();
+        try {
+            (void)co_await client.get(url);
+        } catch (const http::ConnectTimeout& e) {
+            what = e.what();
+        }
+        EXPECT_TRUE(contains(what, "connecting took longer than 200 ms (GET " + url + ")")) << what;
+        EXPECT_LT(Clock::now() - t0, 5s);
+        EXPECT_EQ(client.statistics().connections_open, 0u);
+        co_await server.stop();
+    }());
+}
+
 TEST(HttpClient, PoolTimeoutAndWriteTimeout) {
     run_bounded([]() -> Task<void> {
         Scripted server([](net::TcpStream&, int) -> Task<void> { co_await corio::sleep(10s); });
@@ -876,6 +899,8 @@ TEST_F(HttpNginx, Tls) {
             what = e.what();
         }
         EXPECT_TRUE(contains(what, "certificate verify failed")) << what;
+        http::Client reckless({.verify = false});  // tests only: accepts any certificate
+        EXPECT_EQ((co_await reckless.get(url)).status(), 200);
     }());
 }
 
