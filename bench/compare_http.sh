@@ -6,6 +6,8 @@
 #      limit: it parses nothing), Python httpx and aiohttp on uvloop (asyncio, as the seed does it).
 #   2. server_json: wrk -t1 -c50 against corio's http::Server (bench/http_server) vs nginx (1 worker),
 #      both serving the same JSON.
+#      Also the client's CPU time per request (getrusage): nginx's one worker caps throughput, so this
+#      shows what each client itself costs.
 #   3. idle_rss: the corio client's resident memory with 10,000 idle keep-alive connections in its pool.
 #
 #   bench/compare_http.sh [--quick] [--rounds N]
@@ -143,6 +145,13 @@ if corio:
     ratio("client: corio / httpx", corio, get("httpx", "client_json"), ">= 30x")
     ratio("client: corio / aiohttp+uvloop", corio, get("aiohttp-uvloop", "client_json"), ">= 8x")
     ratio("client: corio-epoll / wrk", get("corio-epoll", "client_json"), get("wrk", "client_json"), "-")
+# Throughput is capped by nginx (one worker, one core of two): CPU per request shows the clients' own cost.
+def cpu_ratio(label, peer):
+    a, b = get("corio", "client_cpu"), get(peer, "client_cpu")
+    if a and b:
+        print(f"{label:<40} {b / a:6.2f}x   (CPU per request, peer / corio)")
+cpu_ratio("client CPU: httpx / corio", "httpx")
+cpu_ratio("client CPU: aiohttp+uvloop / corio", "aiohttp-uvloop")
 ratio("server: corio / nginx (wrk -t1 -c50)", get("corio", "server_json"), get("nginx", "server_json"), ">= 1.0x")
 for (name, workload), v in med.items():
     if workload.startswith("idle_"):

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <fstream>
 #include <malloc.h>
+#include <sys/resource.h>
 #include <string>
 
 using namespace std::chrono_literals;
@@ -25,6 +26,14 @@ namespace {
 const char* runtime_name() {
     const char* b = std::getenv("CORIO_BACKEND");
     return b && std::strcmp(b, "epoll") == 0 ? "corio-epoll" : "corio";
+}
+
+/// CPU time (user + system) this process has used, in seconds.
+double cpu_seconds() {
+    rusage u{};
+    ::getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
 double rss_mib() {
@@ -63,15 +72,18 @@ corio::Task<void> json_bench(std::string url, int connections, long requests) {
         (void)co_await corio::gather(std::move(warm));
     }
     auto t0 = std::chrono::steady_clock::now();
+    double cpu0 = cpu_seconds();
     std::vector<corio::Task<void>> workers;
     for (int i = 0; i < connections; ++i) workers.push_back(worker());
     co_await corio::gather(std::move(workers));
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    double cpu = cpu_seconds() - cpu0;
     if (failed || checksum == 0) std::fprintf(stderr, "http_client: %ld requests failed\n", failed);
     auto st = client.statistics();
     std::fprintf(stderr, "http_client: %ld requests in %.3f s over %llu connections\n", requests, s,
                  static_cast<unsigned long long>(st.connections_created));
     std::printf("%s client_json %.0f req/s\n", runtime_name(), static_cast<double>(requests) / s);
+    std::printf("%s client_cpu %.2f us/req\n", runtime_name(), cpu * 1e6 / static_cast<double>(requests));
 }
 
 corio::Task<void> idle_bench(std::string url, int connections) {
