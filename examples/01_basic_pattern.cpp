@@ -1,6 +1,9 @@
-// Seed: "Basic Async Pattern" — an async function awaits I/O; corio::run drives main.
+// Seed: "Basic Async Pattern" — an async function awaits an HTTP request; corio::run drives main.
 //
-//   async def fetch_data(url): ... return response.json()
+//   async def fetch_data(url):
+//       async with httpx.AsyncClient() as client:
+//           response = await client.get(url)
+//           return response.json()
 //   asyncio.run(main())
 #include "support/mini_server.hpp"
 
@@ -8,15 +11,16 @@
 
 using namespace std::chrono_literals;
 
-corio::Task<std::string> fetch_data(int port, std::string path) {
-    co_return co_await example::fetch(port, std::move(path));  // non-blocking connect, write, read
+corio::Task<nlohmann::json> fetch_data(std::string url) {
+    corio::http::Client client;
+    auto response = co_await client.get(url);  // non-blocking: the loop runs other tasks meanwhile
+    co_return response.json();
 }
 
 corio::Task<int> main_task() {
-    example::MiniServer api;
-    api.start(20ms);
-    std::string data = co_await fetch_data(api.port, "/data");
-    std::printf("fetched: %s\n", data.c_str());
+    example::DemoApi api(20ms);  // a local stand-in for https://api.example.com
+    nlohmann::json data = co_await fetch_data(api.url("/data"));
+    std::printf("fetched: %s\n", data.dump().c_str());
     co_await api.stop();
     co_return 0;
 }
