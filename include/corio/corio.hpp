@@ -18,6 +18,8 @@
 #include <corio/net/tcp.hpp>
 #include <corio/net/tls.hpp>
 #include <corio/net/unix.hpp>
+#include <corio/offload/process_pool.hpp>
+#include <corio/offload/serialize.hpp>
 #include <corio/offload/thread_pool.hpp>
 #include <corio/outcome.hpp>
 #include <corio/run.hpp>

@@ -1,0 +1,168 @@
+// A worker process's loop: plain blocking reads and writes on its end of the socketpair (a worker runs one
+// job at a time and has nothing else to do). It answers each call before reading the next, so the pool knows
+// which job a dead worker was running: the first one not answered.
+#include "process_pool_wire.hpp"
+
+#include <corio/detail/process_call.hpp>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <vector>
+
+namespace corio::detail::pp {
+
+namespace {
+
+void send_all_or_exit(int fd, const std::string& out) {
+    std::size_t off = 0;
+    while (off < out.size()) {
+        ssize_t n = ::send(fd, out.data() + off, out.size() - off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) _exit(0);  // the pool is gone
+        off += static_cast<std::size_t>(n);
+    }
+}
+
+void finish_frame(std::string& out, Kind kind, std::uint64_t id) {
+    put_header(out.data(), static_cast<std::uint32_t>(out.size() - 4), kind, id);
+}
+
+// Takes a call: false when the pool has taken it back (see the claim words in process_pool_wire.hpp).
+bool claim(const SharedLayout& shm, std::uint8_t slot, std::uint64_t id) {
+    if (slot == k_no_slot) return true;
+    std::uint64_t expected = id;
+    return std::atomic_ref<std::uint64_t>(*shm.claim(slot)).compare_exchange_strong(expected, id | k_started,
+                                                                                     std::memory_order_acq_rel);
+}
+
+// Runs one call; `out` receives the answer frame (a short notice when the result is in shared memory).
+void run_call(const char* body, std::size_t n, std::uint64_t id, const SharedLayout& shm, std::uint8_t slot,
+              std::string& out) {
+    out.assign(k_header, '\0');
+    Kind kind = value;
+    try {
+        SerialReader r(body, n);
+        auto tramp = reinterpret_cast<Trampoline>(const_cast<void*>(resolve_ref(r)));
+        if (!tramp) throw Error("corio::ProcessPool worker: a call without a trampoline");
+        const void* fn = resolve_ref(r);
+        if (slot != k_no_slot) {
+            SerialWriter w(shm.reply(slot), shm.area, out);
+            tramp(fn, r, w);
+            if (!w.to_string()) {
+                kind = value_shm;
+                std::uint64_t len = w.in_place();
+                out.append(reinterpret_cast<const char*>(&len), 8);
+            }
+        } else {
+            SerialWriter w(out);
+            tramp(fn, r, w);
+        }
+        if (out.size() > k_max_frame) throw SerializationError("corio::ProcessPool: the result is larger than 4 GiB");
+    } catch (...) {
+        out.resize(k_header);
+        kind = exception;
+        try {
+            encode_current_exception(out);
+        } catch (...) {  // out of memory while describing the error: say so, briefly
+            out.resize(k_header);
+            SerialWriter w(out);
+            w(static_cast<std::uint8_t>(ExceptionKind::bad_alloc), std::string("std::bad_alloc"), std::string(),
+              std::int32_t{0});
+        }
+    }
+    finish_frame(out, kind, id);
+}
+
+}  // namespace
+
+[[noreturn]] void worker_main(int fd, int memfd) {
+    SharedLayout shm;
+    if (memfd >= 0) {
+        struct stat st{};
+        auto size = static_cast<std::size_t>(::fstat(memfd, &st) == 0 ? st.st_size : 0);
+        void* p = size > k_control ? ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0) : MAP_FAILED;
+        ::close(memfd);
+        if (p == MAP_FAILED) _exit(3);
+        shm.base = static_cast<char*>(p);
+        shm.area = (size - k_control) / (2 * k_slots);
+    }
+    std::string out(k_header, '\0');
+    {
+        SerialWriter w(out);
+        w(static_cast<std::uint32_t>(::getpid()), k_version);
+    }
+    finish_frame(out, hello, 0);
+    send_all_or_exit(fd, out);
+
+    std::vector<char> in(64 * 1024);
+    std::size_t start = 0, end = 0;
+    for (;;) {
+        while (end - start >= 4) {
+            std::uint32_t n;
+            std::memcpy(&n, in.data() + start, 4);
+            if (n < k_header - 4) _exit(2);  // not a frame of ours: the stream is lost
+            if (end - start < 4 + std::size_t{n}) break;
+            Header h = get_header(in.data() + start);
+            const char* body = in.data() + start + k_header;
+            std::size_t len = n - (k_header - 4);
+            if (h.kind == call || h.kind == call_shm) {
+                if (len < 1) _exit(2);
+                auto slot = static_cast<std::uint8_t>(*body);
+                ++body, --len;
+                if (slot != k_no_slot && (!shm.base || slot >= k_slots)) _exit(2);
+                if (h.kind == call_shm) {
+                    std::uint64_t at_most;
+                    if (slot == k_no_slot || len != 8) _exit(2);
+                    std::memcpy(&at_most, body, 8);
+                    if (at_most > shm.area) _exit(2);
+                    body = shm.request(slot);
+                    len = static_cast<std::size_t>(at_most);
+                }
+                if (claim(shm, slot, h.id)) {
+                    run_call(body, len, h.id, shm, slot, out);
+                    std::fflush(nullptr);  // what the job printed is seen now, not at a later exit that skips it
+                } else {
+                    out.assign(k_header, '\0');
+                    finish_frame(out, skipped, h.id);
+                }
+                send_all_or_exit(fd, out);
+                if (out.capacity() > (1u << 20)) std::string().swap(out);
+            }
+            start += 4 + std::size_t{n};
+        }
+        if (start == end) {
+            start = end = 0;
+        } else if (start > 0) {
+            std::memmove(in.data(), in.data() + start, end - start);
+            end -= start;
+            start = 0;
+        }
+        std::size_t want = 64 * 1024;
+        if (end >= 4) {
+            std::uint32_t n;
+            std::memcpy(&n, in.data(), 4);
+            want = std::max(want, 4 + std::size_t{n});
+        }
+        if (in.size() < want) in.resize(want);
+        else if (in.size() > (1u << 20) && want <= 64 * 1024 && end <= 64 * 1024) {  // a big call has gone
+            in.resize(64 * 1024);
+            in.shrink_to_fit();
+        }
+        ssize_t got = ::read(fd, in.data() + end, in.size() - end);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) {  // the pool closed our socket (close(), or the parent died): done
+            std::fflush(nullptr);
+            _exit(0);
+        }
+        end += static_cast<std::size_t>(got);
+    }
+}
+
+}  // namespace corio::detail::pp

@@ -1,0 +1,837 @@
+#include <corio/corio.hpp>
+#include <corio/offload/process_pool.hpp>
+
+#include <gtest/gtest.h>
+
+#include "support/test_support.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <poll.h>
+#include <set>
+#include <spawn.h>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <system_error>
+#include <thread>
+#include <tuple>
+#include <unistd.h>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+extern char** environ;
+
+using namespace std::chrono_literals;
+
+namespace {
+
+using corio_test::run_bounded;
+
+// ---- helpers -------------------------------------------------------------------------------------------------
+
+// Polls `done` on the loop (sleeping 1 ms between looks) for at most 10 s; returns its last answer.
+template <class P>
+corio::Task<bool> eventually(P done) {
+    for (int i = 0; i < 10000; ++i) {
+        if (done()) co_return true;
+        co_await corio::sleep(1ms);
+    }
+    co_return done();
+}
+
+int count_fds() {
+    int n = 0;
+    if (DIR* d = ::opendir("/proc/self/fd")) {
+        while (::readdir(d)) ++n;
+        ::closedir(d);
+    }
+    return n;
+}
+
+bool process_exists(int pid) { return ::kill(pid, 0) == 0; }
+
+/// A directory for the files jobs use to say where they are, removed at the end of the test.
+struct TempDir {
+    std::string path;
+    TempDir() {
+        char tmpl[] = "/tmp/corio-pp-XXXXXX";
+        path = ::mkdtemp(tmpl);
+    }
+    ~TempDir() { std::filesystem::remove_all(path); }
+    [[nodiscard]] std::string file(const std::string& name) const { return path + "/" + name; }
+};
+
+bool file_exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+
+// These two also run on the loop thread: their file I/O is quick and deliberate (strict mode).
+void touch(const std::string& path) {
+    corio::allow_blocking small_file;
+    std::ofstream(path) << "x";
+}
+
+int read_pid(const std::string& path) {
+    corio::allow_blocking small_file;
+    std::ifstream f(path);
+    int pid = 0;
+    f >> pid;
+    return pid;
+}
+
+// ---- functions the workers run -------------------------------------------------------------------------------
+
+int add(int a, int b) { return a + b; }
+
+template <class T>
+T echo(T v) {
+    return v;
+}
+
+struct Maths {
+    static long long square(long long x) { return x * x; }
+};
+
+int worker_pid() { return static_cast<int>(::getpid()); }
+
+// Says it has started (its pid in `started`, written atomically), then waits for `release` to exist (at most
+// `timeout_ms`); returns its pid.
+int announce_and_wait(std::string started, std::string release, int timeout_ms) {
+    std::string tmp = started + ".tmp";
+    std::ofstream(tmp) << ::getpid();
+    std::rename(tmp.c_str(), started.c_str());
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (!file_exists(release) && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+    return ::getpid();
+}
+
+// Leaves a mark that it ran.
+int mark(std::string path) {
+    touch(path);
+    return 1;
+}
+
+void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+struct Point {
+    double x = 0, y = 0;
+    std::string label;
+    template <class Ar>
+    void serialize(Ar& ar) {
+        ar(x, y, label);
+    }
+    bool operator==(const Point&) const = default;
+};
+
+class Money {  // no default constructor: travels through a Serializer specialization
+public:
+    Money(long long cents, std::string currency) : m_cents(cents), m_currency(std::move(currency)) {}
+    [[nodiscard]] long long cents() const { return m_cents; }
+    [[nodiscard]] const std::string& currency() const { return m_currency; }
+    bool operator==(const Money&) const = default;
+
+private:
+    long long m_cents;
+    std::string m_currency;
+};
+
+enum class Colour : std::uint8_t { red = 1, green = 2 };
+
+struct Unsendable {  // its Serializer refuses to write: the error reaches the caller, the worker is not involved
+    int v = 0;
+};
+
+struct CustomError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+}  // namespace
+
+template <>
+struct corio::Serializer<Money> {
+    static void write(corio::SerialWriter& w, const Money& m) { w(m.cents(), m.currency()); }
+    static Money read(corio::SerialReader& r) {
+        auto cents = r.read<long long>();
+        return Money(cents, r.read<std::string>());
+    }
+};
+
+template <>
+struct corio::Serializer<Unsendable> {
+    static void write(corio::SerialWriter&, const Unsendable&) { throw std::length_error("Unsendable: refused"); }
+    static Unsendable read(corio::SerialReader&) { return {}; }
+};
+
+namespace {
+
+// ---- values ----------------------------------------------------------------------------------------------------
+
+class ProcessPoolValues : public ::testing::TestWithParam<std::size_t> {};  // the shared memory size
+
+template <class T>
+corio::Task<void> round_trip(corio::ProcessPool& pool, T value) {
+    T back = co_await pool.submit(echo<T>, value);
+    EXPECT_TRUE(back == value) << "type " << typeid(T).name();
+}
+
+TEST_P(ProcessPoolValues, ResultsOfEverySerializableTypeComeBackEqual) {
+    auto body = [](std::size_t shm) -> corio::Task<void> {
+        corio::ProcessPool pool(2, {.shared_memory = shm});
+        co_await round_trip(pool, 42);
+        co_await round_trip(pool, -7LL);
+        co_await round_trip(pool, 2.5);
+        co_await round_trip(pool, 1.25f);
+        co_await round_trip(pool, true);
+        co_await round_trip(pool, 'z');
+        co_await round_trip(pool, std::uint64_t{1} << 63);
+        co_await round_trip(pool, Colour::green);
+        co_await round_trip(pool, std::byte{0x7f});
+        co_await round_trip(pool, std::string("with a \0 inside", 15));
+        co_await round_trip(pool, std::string());
+        co_await round_trip(pool, std::u16string(u"wide"));
+        // (GCC 12 cannot compile a braced initializer inside a co_await expression: the values are made first.)
+        std::vector<int> ints{1, 2, 3};
+        std::vector<std::string> strings{"a", "", "ccc"};
+        std::vector<bool> bools{true, false, true};
+        std::array<double, 3> doubles{1.5, 2.5, 3.5};
+        std::array<std::string, 2> two{"x", "y"};
+        std::map<std::string, int> map{{"a", 1}, {"b", 2}};
+        std::unordered_map<int, std::vector<int>> umap{{1, {1}}, {2, {2, 2}}};
+        std::set<int> set{3, 1, 2};
+        Point point{1.5, -2, "p"};
+        std::vector<std::optional<std::pair<std::string, nlohmann::json>>> nested{
+            std::nullopt, std::pair<std::string, nlohmann::json>("k", nlohmann::json::array({1, 2}))};
+        co_await round_trip(pool, ints);
+        co_await round_trip(pool, strings);
+        co_await round_trip(pool, bools);
+        co_await round_trip(pool, doubles);
+        co_await round_trip(pool, two);
+        co_await round_trip(pool, std::pair<int, std::string>(5, "five"));
+        co_await round_trip(pool, std::tuple<int, double, std::string>(1, 2.0, "three"));
+        co_await round_trip(pool, std::tuple<>());
+        co_await round_trip(pool, std::optional<std::string>("here"));
+        co_await round_trip(pool, std::optional<std::string>());
+        co_await round_trip(pool, std::variant<int, std::string>(std::string("alt")));
+        co_await round_trip(pool, std::variant<std::monostate, int>());
+        co_await round_trip(pool, map);
+        co_await round_trip(pool, umap);
+        co_await round_trip(pool, set);
+        co_await round_trip(pool, std::chrono::milliseconds(1500));
+        co_await round_trip(pool, nlohmann::json::parse(R"({"a": [1, 2.5, "x", null, true], "b": {"c": -3}})"));
+        co_await round_trip(pool, point);
+        co_await round_trip(pool, Money(1999, "EUR"));
+        co_await round_trip(pool, nested);
+        co_await round_trip(pool, std::string(3 << 20, 'b'));  // more than a shared memory area: the socket
+        co_await round_trip(pool, std::vector<double>(200'000, 0.5));
+    };
+    run_bounded(body(GetParam()));
+}
+
+TEST_P(ProcessPoolValues, ArgumentsOfManyKindsReachTheFunction) {
+    auto body = [](std::size_t shm) -> corio::Task<void> {
+        corio::ProcessPool pool(1, {.shared_memory = shm});
+        EXPECT_EQ(co_await pool.submit(add, 2, 40), 42);
+        EXPECT_EQ(co_await pool.submit(&Maths::square, 12LL), 144);
+        EXPECT_EQ(co_await pool.submit([](std::string s, int n) { return s + std::to_string(n); }, std::string("n="), 7),
+                  "n=7");
+        EXPECT_EQ(co_await pool.submit([](const char* s) { return std::string(s) + "!"; }, "literal"), "literal!");
+        EXPECT_EQ(co_await pool.submit([](std::string_view v) { return v.size(); }, std::string_view("view")), 4u);
+        std::vector<unsigned char> bytes(100'000, 3);
+        EXPECT_EQ(co_await pool.submit(
+                      [](std::span<const unsigned char> b) {
+                          long sum = 0;
+                          for (auto c : b) sum += c;
+                          return sum;
+                      },
+                      std::span<const unsigned char>(bytes)),
+                  300'000);
+        std::vector<double> ds{0.5, 1.5};
+        EXPECT_EQ(co_await pool.submit([](std::span<const double> d) { return d[0] + d[1]; }, std::span<const double>(ds)),
+                  2.0);
+        Point point{0, 0, "ref"};
+        EXPECT_EQ(co_await pool.submit([](const Point& p) { return p.label; }, point), "ref");
+        co_await pool.submit([] {});                                          // void
+        EXPECT_EQ(co_await pool.submit(::getpid), co_await pool.submit(worker_pid));  // a function of libc
+        EXPECT_NE(co_await pool.submit(worker_pid), ::getpid());
+    };
+    run_bounded(body(GetParam()));
+}
+
+INSTANTIATE_TEST_SUITE_P(SharedMemory, ProcessPoolValues, ::testing::Values(std::size_t(16) << 20, std::size_t(0)),
+                         [](const auto& info) { return info.param ? "on" : "off"; });
+
+// ---- exceptions --------------------------------------------------------------------------------------------------
+
+template <class E>
+void throw_it(std::string what) {
+    throw E(what);
+}
+
+template <class E>
+corio::Task<void> expect_same(corio::ProcessPool& pool, const char* what) {
+    try {
+        co_await pool.submit(throw_it<E>, std::string(what));
+        ADD_FAILURE() << "no exception for " << typeid(E).name();
+    } catch (const E& e) {
+        EXPECT_EQ(typeid(e), typeid(E));
+        EXPECT_STREQ(e.what(), what);
+    }
+}
+
+TEST(ProcessPool, StandardExceptionsComeBackAsTheirOwnTypeWithTheirMessage) {
+    auto body = []() -> corio::Task<void> {
+        corio::ProcessPool pool(1);
+        co_await expect_same<std::runtime_error>(pool, "runtime");
+        co_await expect_same<std::logic_error>(pool, "logic");
+        co_await expect_same<std::invalid_argument>(pool, "invalid");
+        co_await expect_same<std::domain_error>(pool, "domain");
+        co_await expect_same<std::length_error>(pool, "length");
+        co_await expect_same<std::out_of_range>(pool, "range");
+        co_await expect_same<std::range_error>(pool, "range error");
+        co_await expect_same<std::overflow_error>(pool, "overflow");
+        co_await expect_same<std::underflow_error>(pool, "underflow");
+        EXPECT_THROW(co_await pool.submit([] { return std::vector<int>().at(1); }), std::out_of_range);
+        EXPECT_THROW(co_await pool.submit([] { throw std::bad_alloc(); }), std::bad_alloc);
+        EXPECT_THROW(co_await pool.submit([] { return std::optional<int>().value(); }), std::bad_optional_access);
+        EXPECT_THROW(co_await pool.submit([] { return std::get<int>(std::variant<int, char>('c')); }),
+                     std::bad_variant_access);
+        try {
+            co_await pool.submit([] { throw std::system_error(ENOENT, std::generic_category(), "opening x"); });
+            ADD_FAILURE() << "no exception";
+        } catch (const std::system_error& e) {
+            EXPECT_EQ(e.code(), std::errc::no_such_file_or_directory);
+            EXPECT_EQ(std::string(e.what()), std::system_error(ENOENT, std::generic_category(), "opening x").what());
+        }
+        EXPECT_EQ(co_await pool.submit(add, 1, 1), 2);  // the worker is fine after all that
+    };
+    run_bounded(body());
+}
+
+TEST(ProcessPool, OtherExceptionsComeBackAsRemoteErrorWithTheirTypeAndMessage) {
+    auto body = []() -> corio::Task<void> {
+        corio::ProcessPool pool(1);
+        try {
+            co_await pool.submit([] { throw CustomError("disk on fire"); });
+            ADD_FAILURE() << "no exception";
+        } catch (const corio::RemoteError& e) {
+            EXPECT_EQ(e.type_name(), "(anonymous namespace)::CustomError");
+            EXPECT_EQ(e.message(), "disk on fire");
+            EXPECT_STREQ(e.what(), "(anonymous namespace)::CustomError: disk on fire");
+        }
+        try {
+            co_await pool.submit([] { throw 17; });
+            ADD_FAILURE() << "no exception";
+        } catch (const corio::RemoteError& e) {
+            EXPECT_EQ(e.type_name(), "int");
+            EXPECT_EQ(e.message(), "");
+        }
+        try {
+            co_await pool.submit([] { throw "plain text"; });
+            ADD_FAILURE() << "no exception";
+        } catch (const corio::RemoteError& e) {
+            EXPECT_EQ(e.type_name(), "char const*");
+            EXPECT_EQ(e.message(), "plain text");
+        }
+        // A RemoteError is a std::runtime_error too, as most of the exceptions it stands for are.
+        EXPECT_THROW(co_await pool.submit([] { throw CustomError("x"); }), std::runtime_error);
+    };
+    run_bounded(body());
+}
+
+TEST(ProcessPool, ASerializerThatThrowsFailsThatCallOnlyInTheCaller) {
+    auto body = []() -> corio::Task<void> {
+        corio::ProcessPool pool(1);
+        EXPECT_THROW(co_await pool.submit([](Unsendable u) { return u.v; }, Unsendable{}), std::length_error);
+        EXPECT_EQ(co_await pool.submit(add, 3, 4), 7);
+        EXPECT_EQ(pool.statistics().completed, 1u);
+    };
+    run_bounded(body());
+}
+
+// ---- many jobs -----------------------------------------------------------------------------------------------------
+
+TEST(ProcessPool, TenThousandSmallJobsAllReturnTheirResults) {
+    auto body = []() -> corio::Task<void> {
+        corio::ProcessPool pool(2);
+        std::vector<corio::Task<int>> tasks;
+        for (int i = 0; i < 10'000; ++i) tasks.push_back(pool.submit(add, i, i));
+        auto out = co_await corio::gather(std::move(tasks));
+        EXPECT_EQ(out.size(), 10'000u);
+        int wrong = 0;
+        for (int i = 0; i < 10'000; ++i) wrong += out[static_cast<std::size_t>(i)] != 2 * i;
+        EXPECT_EQ(wrong, 0);
+        auto s = pool.statistics();
+        EXPECT_EQ(s.completed, 10'000u);
+        EXPECT_EQ(s.crashed, 0u);
+        EXPECT_EQ(s.started, 2u);
+        EXPECT_EQ(s.queued, 0u);
+        EXPECT_EQ(s.busy, 0u);
+        co_await pool.close();
+    };
+    run_bounded(body());
+}
+
+TEST(ProcessPool, JobsSpreadOverEveryWorker) {
+    auto body = []() -> corio::Task<std::set<int>> {
+        corio::ProcessPool pool(2);
+        std::vector<corio::Task<int>> tasks;
+        for (int i = 0; i < 6; ++i)
+            tasks.push_back(pool.submit(
+                [](int ms) {
+                    sleep_ms(ms);
+                    return worker_pid();
+                },
+                20));
+        auto pids = co_await corio::gather(std::move(tasks));
+        co_return std::set<int>(pids.begin(), pids.end());
+    };
+    EXPECT_EQ(run_bounded(body()).size(), 2u);
+}
+
+TEST(ProcessPool, AJobWaitingBehindALongOneMovesToAWorkerThatBecameIdle) {
+    TempDir dir;
+    auto body = [&]() -> corio::Task<void> {
+        corio::ProcessPool pool(2);
+        auto pids = pool.worker_pids();
+        auto slow = corio::spawn(pool.submit(announce_and_wait, dir.file("started"), dir.file("go"), 10'000));
+        EXPECT_TRUE(co_await eventually([&] { return file_exists(dir.file("started")); }));
+        int slow_pid = read_pid(dir.file("started"));
+        // One call for the other worker, and one that goes behind the slow call (both workers hold one).
+        auto quick = corio::spawn(pool.submit(
+            [](int ms) {
+                sleep_ms(ms);
+                return worker_pid();
+            },
+            20));
+        auto behind = corio::spawn(pool.submit(worker_pid));
+        // When the quick one is over, its worker takes the waiting call back from the slow worker's socket.
+        int quick_pid = co_await quick;
+        EXPECT_NE(quick_pid, slow_pid);
+        EXPECT_EQ(co_await behind, quick_pid);
+        EXPECT_FALSE(slow.done());
+        touch(dir.file("go"));
+        EXPECT_EQ(co_await slow, slow_pid);
+        EXPECT_EQ(pool.statistics().completed, 3u);
+    };
+    run_bounded(body());
+}
+
+// ---- crashes -------------------------------------------------------------------------------------------------------
+
+TEST(ProcessPool, AWorkerKilledMidJobFailsOnlyThatCallAndIsReplaced) {
+    TempDir dir;
+    auto body = [&]() -> corio::Task<void> {
+        corio::ProcessPool pool(2);
+        auto victim = corio::spawn(pool.submit(announce_and_wait, dir.file("started"), dir.file("never"), 20'000));
+        std::vector<corio::Task<int>> others;  // in flight meanwhile, some of them behind the victim's call
+        for (int i = 0; i < 40; ++i)
+            others.push_back(pool.submit(
+                [](int x) {
+                    sleep_ms(1);
+                    return x;
+                },
+                i));
+        auto others_done = corio::spawn(corio::gather(std::move(others)));
+        EXPECT_TRUE(co_await eventually([&] { return file_exists(dir.file("started")); }));
+        int pid = read_pid(dir.file("started"));
+        if (pid <= 0 || ::kill(pid, SIGKILL) != 0) {
+            ADD_FAILURE() << "could not kill the worker " << pid;
+            co_return;
+        }
+        try {
+            (void)co_await victim;
+            ADD_FAILURE() << "no exception";
+        } catch (const corio::WorkerCrashedError& e) {
+            EXPECT_EQ(e.pid(), pid);
+            EXPECT_EQ(e.signal(), SIGKILL);
+            EXPECT_EQ(e.exit_status(), -1);
+            EXPECT_NE(std::string(e.what()).find("SIGKILL"), std::string::npos) << e.what();
+        }
+        auto values = co_await others_done;
+        for (int i = 0; i < 40; ++i) EXPECT_EQ(values[static_cast<std::size_t>(i)], i);
+        for (int i = 0; i < 100; ++i) EXPECT_EQ(co_await pool.submit(add, i, 1), i + 1);
+        auto s = pool.statistics();
+        EXPECT_EQ(s.crashed, 1u);
+        EXPECT_EQ(s.workers, 2u);
+        EXPECT_EQ(s.started, 3u);
+        auto pids = pool.worker_pids();
+        EXPECT_EQ(std::count(pids.begin(), pids.end(), pid), 0);
+        EXPECT_FALSE(process_exists(pid));  // reaped: not even a zombie
+    };
+    run_bounded(body());
+}
+
+TEST(ProcessPool, AJobThatCallsAbortFailsWithSIGABRT) {
+    auto body = []() -> corio::Task<void> {
+        corio::ProcessPool pool(1);
+        try {
+            co_await pool.submit([] { std::abort(); });
+            ADD_FAILURE() << "no exception";
+        } catch (const corio::WorkerCrashedError& e) {
+            EXPECT_EQ(e.signal(), SIGABRT);
+            EXPECT_NE(std::string(e.what()).find("SIGABRT"), std::string::npos) << e.what();
+        }
+        EXPECT_EQ(co_await pool.submit(add, 1, 2), 3);
+    };
+    run_bounded(body());
+}
+
+TEST(ProcessPool, AJobThatCallsExitFailsWithItsStatus) {
+    auto body = []() -> corio::Task<void> {
+        corio::ProcessPool pool(1);
+        try {
+            co_await pool.submit([] { std::exit(3); });
+            ADD_FAILURE() << "no exception";
+        } catch (const corio::WorkerCrashedError& e) {
+            EXPECT_EQ(e.signal(), 0);
+            EXPECT_EQ(e.exit_status(), 3);
+            EXPECT_NE(std::string(e.what()).find("exited with status 3"), std::string::npos) << e.what();
+        }
+        EXPECT_EQ(co_await pool.submit(add, 2, 2), 4);
+        EXPECT_EQ(pool.statistics().crashed, 1u);
+    };
+    run_bounded(body());
+}
+
+TEST(ProcessPool, WorkersThatDieBeforeTheyAreReadyBreakThePoolAfterThreeTries) {
+    ::setenv("CORIO_PP_TEST_WORKER_EXIT", "5", 1);  // read by a static initializer below, in the workers
+    auto body = []() -> corio::Task<void> {
+        corio::ProcessPool pool(1);
+        try {
+            co_await pool.submit(add, 1, 1);
+            ADD_FAILURE() << "no exception";
+        } catch (const corio::WorkerCrashedError& e) {
+            EXPECT_EQ(e.exit_status(), 5);
+            EXPECT_NE(std::string(e.what()).find("before they are ready"), std::string::npos) << e.what();
+        }
+        EXPECT_THROW(co_await pool.submit(add, 1, 1), corio::WorkerCrashedError);  // broken for good
+        EXPECT_EQ(pool.statistics().started, 3u);
+    };
+    run_bounded(body());
+    ::unsetenv("CORIO_PP_TEST_WORKER_EXIT");
+}
+
+// ---- cancellation --------------------------------------------------------------------------------------------------
+
+class ProcessPoolQueued : public ::testing::TestWithParam<std::size_t> {};
+
+TEST_P(ProcessPoolQueued, CancellingAQueuedJobRemovesItAndItNeverRuns) {
+    TempDir dir;
+    auto body = [&](std::size_t shm) -> corio::Task<void> {
+        corio::ProcessPool pool(1, {.shared_memory = shm});
+        auto first = corio::spawn(pool.submit(announce_and_wait, dir.file("started"), dir.file("go"), 10'000));
+        EXPECT_TRUE(co_await eventually([&] { return file_exists(dir.file("started")); }));
+        // With shared memory the second call is already in the worker's socket; without, in the pool's queue.
+        auto second = corio::spawn(pool.submit(mark, dir.file("second ran")));
+        co_await corio::sleep(5ms);
+        second.cancel();
+        EXPECT_THROW(co_await second, corio::CancelledError);
+        EXPECT_EQ(pool.statistics().queued, 0u);
+        touch(dir.file("go"));
+        EXPECT_EQ(co_await first, read_pid(dir.file("started")));  // the same worker: nothing was killed
+        EXPECT_EQ(co_await pool.submit(add, 1, 1), 2);              // after the cancelled one, in order
+        EXPECT_FALSE(file_exists(dir.file("second ran")));
+        auto s = pool.statistics();
+        EXPECT_EQ(s.cancelled, 1u);
+        EXPECT_EQ(s.started, 1u);
+    };
+    run_bounded(body(GetParam()));
+}
+
+INSTANTIATE_TEST_SUITE_P(SharedMemory, ProcessPoolQueued, ::testing::Values(std::size_t(16) << 20, std::size_t(0)),
+                         [](const auto& info) { return info.param ? "on" : "off"; });
+
+TEST(ProcessPool, CancellingARunningJobKillsAndReplacesItsWorker) {
+    TempDir dir;
+    auto body = [&]() -> corio::Task<void> {
+        corio::ProcessPool pool(1);
+        auto h = corio::spawn(pool.submit(announce_and_wait, dir.file("started"), dir.file("never"), 20'000));
+        EXPECT_TRUE(co_await eventually([&] { return file_exists(dir.file("started")); }));
+        int pid = read_pid(dir.file("started"));
+        auto t0 = std::chrono::steady_clock::now();
+        h.cancel();
+        EXPECT_THROW(co_await h, corio::CancelledError);
+        EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+        EXPECT_NE(co_await pool.submit(worker_pid), pid);  // a new worker
+        EXPECT_TRUE(co_await eventually([&] { return !process_exists(pid); }));
+        auto s = pool.statistics();
+        EXPECT_EQ(s.cancelled, 1u);
+        EXPECT_EQ(s.crashed, 0u);
+        EXPECT_EQ(s.started, 2u);
+    };
+    run_bounded(body());
+}
+
+TEST(ProcessPool, WithoutKillOnCancelARunningJobFinishesAndItsResultIsDropped) {
+    TempDir dir;
+    auto body = [&]() -> corio::Task<void> {
+        corio::ProcessPool pool(1, {.kill_on_cancel = false});
+        auto h = corio::spawn(pool.submit(announce_and_wait, dir.file("started"), dir.file("go"), 10'000));
+        EXPECT_TRUE(co_await eventually([&] { return file_exists(dir.file("started")); }));
+        int pid = read_pid(dir.file("started"));
+        h.cancel();
+        EXPECT_THROW(co_await h, corio::CancelledError);  // at once, while the job still runs
+        EXPECT_EQ(pool.statistics().busy, 1u);
+        touch(dir.file("go"));
+        EXPECT_EQ(co_await pool.submit(worker_pid), pid);  // the same worker, once the job is over
+        EXPECT_EQ(pool.statistics().started, 1u);
+    };
+    run_bounded(body());
+}
+
+TEST(ProcessPool, TimeoutAroundSubmitCancelsTheJob) {
+    auto body = []() -> corio::Task<void> {
+        corio::ProcessPool pool(1);
+        (void)co_await pool.submit(worker_pid);  // started and serving
+        auto t0 = std::chrono::steady_clock::now();
+        EXPECT_THROW(co_await corio::timeout(50ms, pool.submit(sleep_ms, 10'000)), corio::TimeoutError);
+        EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+        EXPECT_EQ(co_await pool.submit(add, 5, 5), 10);
+    };
+    run_bounded(body());
+}
+
+TEST(ProcessPool, SubmitWaitsForRoomWhenTheQueueIsFull) {
+    TempDir dir;
+    auto body = [&]() -> corio::Task<void> {
+        corio::ProcessPool pool(1, {.max_queue = 2, .shared_memory = 0});
+        auto a = corio::spawn(pool.submit(announce_and_wait, dir.file("started"), dir.file("go"), 10'000));
+        EXPECT_TRUE(co_await eventually([&] { return file_exists(dir.file("started")); }));
+        std::vector<corio::JoinHandle<int>> more;
+        for (int i = 0; i < 4; ++i) more.push_back(corio::spawn(pool.submit(add, i, 100)));
+        EXPECT_TRUE(co_await eventually([&] {
+            auto s = pool.statistics();
+            return s.queued == 2 && s.waiting == 2;
+        }));
+        more[3].cancel();  // one waiting for room leaves
+        EXPECT_THROW(co_await more[3], corio::CancelledError);
+        EXPECT_EQ(pool.statistics().waiting, 1u);
+        touch(dir.file("go"));
+        (void)co_await a;
+        for (int i = 0; i < 3; ++i) EXPECT_EQ(co_await more[static_cast<std::size_t>(i)], i + 100);
+    };
+    run_bounded(body());
+}
+
+// ---- lifetime ------------------------------------------------------------------------------------------------------
+
+TEST(ProcessPool, CloseLetsSubmittedJobsFinishThenEndsTheWorkers) {
+    auto body = []() -> corio::Task<void> {
+        corio::ProcessPool pool(2);
+        auto pids = pool.worker_pids();
+        std::vector<corio::JoinHandle<int>> jobs;
+        for (int i = 0; i < 6; ++i)
+            jobs.push_back(corio::spawn(pool.submit(
+                [](int x) {
+                    sleep_ms(10);
+                    return x;
+                },
+                i)));
+        co_await corio::yield();
+        co_await pool.close();
+        for (int i = 0; i < 6; ++i) EXPECT_EQ(co_await jobs[static_cast<std::size_t>(i)], i);
+        for (int pid : pids) EXPECT_FALSE(process_exists(pid)) << pid;  // exited and reaped
+        EXPECT_EQ(pool.statistics().workers, 0u);
+        EXPECT_THROW(co_await pool.submit(add, 1, 1), corio::ProcessPoolClosedError);
+        co_await pool.close();  // again: nothing to do
+    };
+    run_bounded(body());
+}
+
+TEST(ProcessPool, DestroyingThePoolKillsAndReapsItsWorkers) {
+    std::vector<int> pids;
+    auto body = [&]() -> corio::Task<void> {
+        corio::ProcessPool pool(2);
+        EXPECT_EQ(co_await pool.submit(add, 1, 1), 2);
+        pids = pool.worker_pids();
+        auto busy = corio::spawn(pool.submit(sleep_ms, 10'000));
+        co_await corio::sleep(5ms);
+        {
+            corio::ProcessPool doomed(1);  // destroyed while its job runs
+            auto pending = corio::spawn(doomed.submit(sleep_ms, 10'000));
+            co_await corio::sleep(5ms);
+            pids.push_back(doomed.worker_pids().at(0));
+            busy.cancel();
+            EXPECT_THROW(co_await busy, corio::CancelledError);
+            pending.detach();  // fails with ProcessPoolClosedError once the pool is gone (reported, not lost)
+        }
+    };
+    corio::run(corio::timeout(20s, body()), {.on_unhandled = [](std::exception_ptr e, const std::string&) {
+                                                 EXPECT_THROW(std::rethrow_exception(e), corio::ProcessPoolClosedError);
+                                             }});
+    ASSERT_EQ(pids.size(), 3u);
+    for (int pid : pids) EXPECT_FALSE(process_exists(pid)) << pid;
+}
+
+TEST(ProcessPool, APoolOutlivesItsLoopAndServesTheNextOne) {
+    int low[2];  // a program whose low descriptor numbers are free: the pool's own must not collide with a
+    ASSERT_EQ(::pipe(low), 0);  // worker's fixed ones (3: its socket, 4: its shared memory)
+    ::close(low[0]);
+    ::close(low[1]);
+    corio::ProcessPool pool(2);
+    auto one = [&](int x) -> corio::Task<int> { co_return co_await pool.submit(add, x, 1); };
+    EXPECT_EQ(run_bounded(one(1)), 2);
+    EXPECT_EQ(run_bounded(one(2)), 3);
+    std::thread other([&] { EXPECT_EQ(run_bounded(one(3)), 4); });  // another thread's loop, after this one's
+    other.join();
+    EXPECT_EQ(pool.statistics().started, 2u);
+}
+
+TEST(ProcessPool, DescriptorCountIsTheSameBeforeAndAfter) {
+    int before = count_fds();
+    auto body = []() -> corio::Task<void> {
+        {
+            corio::ProcessPool pool(2);
+            EXPECT_EQ(co_await pool.submit(add, 1, 2), 3);
+            EXPECT_THROW(co_await pool.submit([] { std::abort(); }), corio::WorkerCrashedError);  // a replacement
+            EXPECT_EQ(co_await pool.submit(add, 2, 2), 4);
+            co_await pool.close();
+        }
+        {
+            corio::ProcessPool pool(2, {.shared_memory = 0});
+            EXPECT_EQ(co_await pool.submit(add, 1, 2), 3);
+        }  // the destructor's way
+    };
+    run_bounded(body());
+    EXPECT_EQ(count_fds(), before);
+}
+
+TEST(ProcessPool, WorkersSeeGlobalsOfLibrariesLinkedAfterCorio) {
+    // GoogleTest's flags are globals built by a static initializer of libgtest.a, which comes after corio's
+    // offload library on the link line: a worker runs the initializers after its own before serving.
+    auto body = []() -> corio::Task<std::string> {
+        corio::ProcessPool pool(1);
+        co_return co_await pool.submit([] { return std::string(GTEST_FLAG_GET(death_test_style)); });
+    };
+    EXPECT_EQ(run_bounded(body()), GTEST_FLAG_GET(death_test_style));
+}
+
+TEST(ProcessPool, APoolWorksInAProgramThatAlsoUsesToThread) {
+    TempDir dir;
+    auto body = [&]() -> corio::Task<void> {
+        corio::ProcessPool pool(2);
+        std::vector<corio::Task<int>> mixed;
+        for (int i = 0; i < 50; ++i) {
+            mixed.push_back(corio::to_thread([](int x) { return x * 3; }, i));
+            mixed.push_back(pool.submit(add, i, i));
+        }
+        auto out = co_await corio::gather(std::move(mixed));
+        for (int i = 0; i < 50; ++i) {
+            EXPECT_EQ(out[static_cast<std::size_t>(2 * i)], 3 * i);
+            EXPECT_EQ(out[static_cast<std::size_t>(2 * i + 1)], 2 * i);
+        }
+        // A replacement started while the thread pool's threads exist (a spawn, never a fork).
+        EXPECT_THROW(co_await pool.submit([] { std::abort(); }), corio::WorkerCrashedError);
+        EXPECT_EQ(co_await corio::to_thread([] { return 1; }) + co_await pool.submit(add, 1, 1), 3);
+    };
+    run_bounded(body(), {.threads = 4});
+}
+
+// The other half of ParentExitingLeavesNoWorkerBehind, run in a child process: it starts a pool, keeps one
+// worker busy, writes both worker pids to the pipe in CORIO_PP_TEST_PIPE, and _exits without cleaning up.
+TEST(ProcessPoolChild, DISABLED_StartsAPoolThenExits) {
+    const char* fd_text = std::getenv("CORIO_PP_TEST_PIPE");
+    const char* dir_text = std::getenv("CORIO_PP_TEST_DIR");
+    ASSERT_NE(fd_text, nullptr);
+    ASSERT_NE(dir_text, nullptr);
+    int fd = std::atoi(fd_text);
+    std::string dir = dir_text;
+    auto body = [&]() -> corio::Task<void> {
+        corio::ProcessPool pool(2);
+        auto busy = corio::spawn(pool.submit(announce_and_wait, dir + "/started", dir + "/never", 30'000));
+        EXPECT_TRUE(co_await eventually([&] { return file_exists(dir + "/started"); }));
+        auto pids = pool.worker_pids();
+        std::string line = std::to_string(pids.at(0)) + " " + std::to_string(pids.at(1)) + "\n";
+        corio::allow_blocking to_the_test;
+        (void)!::write(fd, line.data(), line.size());
+        ::_exit(0);
+    };
+    run_bounded(body());
+}
+
+TEST(ProcessPool, ParentExitingLeavesNoWorkerBehind) {
+    // Orphans come to this process (a subreaper), so that it can see them end and reap them.
+    ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+    TempDir dir;
+    int p[2];
+    ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+    posix_spawn_file_actions_t fa;
+    ::posix_spawn_file_actions_init(&fa);
+    ::posix_spawn_file_actions_adddup2(&fa, p[1], 3);
+    ::posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);  // GoogleTest's chatter
+    std::vector<std::string> env_text{"CORIO_PP_TEST_PIPE=3", "CORIO_PP_TEST_DIR=" + dir.path};
+    for (char** e = environ; *e; ++e)
+        if (std::strncmp(*e, "GTEST_", 6) != 0) env_text.emplace_back(*e);
+    std::vector<char*> env;
+    for (auto& e : env_text) env.push_back(e.data());
+    env.push_back(nullptr);
+    std::string filter = "--gtest_filter=ProcessPoolChild.DISABLED_StartsAPoolThenExits";
+    std::string disabled = "--gtest_also_run_disabled_tests";
+    char* argv[] = {const_cast<char*>("offload_process_pool_test"), filter.data(), disabled.data(), nullptr};
+    pid_t child = -1;
+    ASSERT_EQ(::posix_spawn(&child, "/proc/self/exe", &fa, nullptr, argv, env.data()), 0);
+    ::posix_spawn_file_actions_destroy(&fa);
+    ::close(p[1]);
+
+    std::string line;
+    pollfd pfd{p[0], POLLIN, 0};
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    char buf[128];
+    while (line.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+        if (::poll(&pfd, 1, 100) <= 0) continue;
+        ssize_t n = ::read(p[0], buf, sizeof buf);
+        if (n <= 0) break;
+        line.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(p[0]);
+    int status = 0;
+    EXPECT_EQ(::waitpid(child, &status, 0), child);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+    int a = 0, b = 0;
+    ASSERT_EQ(std::sscanf(line.c_str(), "%d %d", &a, &b), 2) << "the child said: " << line;
+    for (int pid : {a, b}) {  // the idle one sees its socket close, the busy one gets PDEATHSIG
+        bool gone = false;
+        for (int i = 0; i < 5000 && !gone; ++i) {
+            gone = ::waitpid(pid, nullptr, WNOHANG) == pid;
+            if (!gone) std::this_thread::sleep_for(1ms);
+        }
+        EXPECT_TRUE(gone) << "worker " << pid << " outlived its parent";
+        if (!gone) ::kill(pid, SIGKILL), ::waitpid(pid, nullptr, 0);
+    }
+    ::prctl(PR_SET_CHILD_SUBREAPER, 0);
+}
+
+TEST(ProcessPool, ZeroWorkersThrowsInvalidArgument) {
+    EXPECT_THROW(corio::ProcessPool(0), std::invalid_argument);
+}
+
+TEST(ProcessPool, TheDefaultPoolHasAWorkerPerHardwareThread) {
+    corio::ProcessPool pool;
+    EXPECT_EQ(pool.size(), std::max(1u, std::thread::hardware_concurrency()));
+    EXPECT_EQ(pool.worker_pids().size(), pool.size());
+}
+
+}  // namespace
+
+// Makes the workers of WorkersThatDieBeforeTheyAreReadyBreakThePoolAfterThreeTries exit during static
+// initialization (the test process itself has long passed this point when it sets the variable).
+[[maybe_unused]] static const int g_exit_in_static_init = [] {
+    if (const char* v = std::getenv("CORIO_PP_TEST_WORKER_EXIT")) ::_exit(std::atoi(v));
+    return 0;
+}();
