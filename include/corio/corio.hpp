@@ -1,6 +1,7 @@
 #pragma once
 // Everything corio offers: #include <corio/corio.hpp>.
 
+#include <corio/db/db.hpp>
 #include <corio/error.hpp>
 #include <corio/gather.hpp>
 #include <corio/http/client.hpp>

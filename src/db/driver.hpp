@@ -1,0 +1,94 @@
+#pragma once
+// The driver interface: what the pool needs from a database connection. The SQLite driver (src/db/sqlite/)
+// and the PostgreSQL driver (src/db/pg/) implement it; the pool, Connection and Transaction
+// (src/db/pool.cpp) are written against it only.
+//
+// A driver provides:
+//   * a connect function, declared below, that opens one connection and returns it ready for statements;
+//   * a driver::Connection subclass;
+//   * a detail::ResultSet subclass (include/corio/db/detail/value.hpp) holding a statement's rows, whose
+//     read(row, col, want, cell) turns a stored value into a Cell of the wanted Type (or the closest it
+//     has, with Cell::problem saying why not); the generic layer turns the Cell into the C++ type.
+//
+// Parameters arrive encoded once as detail::Param (type tag + value; conventions in value.hpp), bound to
+// $1, $2… in the SQL text. Errors the database reports are raised with db::throw_database_error(info)
+// (the SQLSTATE picks the subclass); a connection that is lost or in an unknown state raises
+// db::ConnectionError and reports is_broken() from then on.
+//
+// Everything here runs on the loop thread that opened the connection; a driver must never block that
+// thread (libpq in non-blocking mode on the loop; SQLite on a thread of its own per connection).
+
+#include <corio/db/detail/value.hpp>
+#include <corio/db/pool.hpp>
+#include <corio/db/url.hpp>
+#include <corio/task.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace corio::db::driver {
+
+/// What a statement produced.
+struct Result {
+    /// Its rows (never null: a statement without rows gives an EmptyResultSet or a set with columns and
+    /// no rows).
+    std::shared_ptr<const detail::ResultSet> rows;
+    /// Rows inserted, updated or deleted; for a statement returning rows, the number returned (as
+    /// PostgreSQL's command tag "SELECT 5").
+    std::uint64_t affected = 0;
+};
+
+/// One open database session. Owned by the pool; used by one task at a time, except that exec() may be
+/// called again while a previous exec() is still running (tasks sharing a Connection guard, or the pool's
+/// pipelining): the driver runs them in the order of the calls (or pipelines them, PostgreSQL).
+class Connection {
+public:
+    virtual ~Connection() = default;
+
+    /// Runs one statement (or, without parameters, several separated by ';', the last one's rows
+    /// returned) with `params` bound to $1, $2…, the prepared statement cached per connection when
+    /// PoolOptions::statement_cache_size allows.
+    ///
+    /// Cancellation (the contract the pool relies on): when the awaiting task is cancelled, interrupt
+    /// the statement (PostgreSQL: a cancel request; SQLite: sqlite3_interrupt), wait until the connection
+    /// is idle again, then raise CancelledError — or return the result if the statement finished first.
+    /// Never return while other threads or the server still write into this call's frame. If the
+    /// connection cannot be brought back to idle, mark it broken.
+    /// Errors: db::DatabaseError subclasses; db::ConnectionError (broken afterwards); CancelledError;
+    /// db::QueryCanceled when PoolOptions::statement_timeout passed.
+    virtual Task<Result> exec(std::string sql, std::vector<detail::Param> params) = 0;
+
+    /// Runs a transaction-control statement without parameters (BEGIN, COMMIT, ROLLBACK, SAVEPOINT x,
+    /// RELEASE SAVEPOINT x, ROLLBACK TO SAVEPOINT x). Not interrupted by cancellation: the statement runs
+    /// to its end (a cancellation is raised at the caller's next await).
+    virtual Task<void> control(std::string sql) = 0;
+
+    /// A round trip proving the connection works (health check on acquire). Errors: ConnectionError.
+    virtual Task<void> ping() = 0;
+
+    /// Closes gracefully (PostgreSQL: Terminate; SQLite: sqlite3_close on its thread). Never throws. The
+    /// destructor of a connection not closed this way must close it without blocking the loop.
+    virtual Task<void> close() = 0;
+
+    /// The connection is lost or in an unknown state: the pool discards it.
+    [[nodiscard]] virtual bool is_broken() const noexcept = 0;
+    /// A transaction is open on the session (PQtransactionStatus; sqlite3_get_autocommit), as of the last
+    /// statement: the pool rolls it back before handing the connection to someone else.
+    [[nodiscard]] virtual bool in_transaction() const noexcept = 0;
+    /// The statement that opens a transaction ("BEGIN"; SQLite: "BEGIN IMMEDIATE", so that two writers
+    /// queue on the lock instead of failing on the upgrade from reader to writer).
+    [[nodiscard]] virtual std::string_view begin_sql() const noexcept { return "BEGIN"; }
+};
+
+/// Opens a PostgreSQL connection (src/db/pg/). Cancellation: a connection being opened is closed.
+/// Errors: db::ConnectionError (unreachable, refused, authentication, connect_timeout), db::ConfigError.
+Task<std::unique_ptr<Connection>> connect_postgres(PgConfig config, PoolOptions options);
+
+/// Opens an SQLite connection (src/db/sqlite/): its thread, the file, WAL, busy timeout, foreign keys.
+/// Errors: db::ConnectionError (cannot open the file, not a database).
+Task<std::unique_ptr<Connection>> connect_sqlite(SqliteConfig config, PoolOptions options);
+
+}  // namespace corio::db::driver

@@ -1,0 +1,602 @@
+// db::Pool, db::Connection, db::Transaction over the driver interface, and db::connect.
+//
+// Invariants: `open` counts every slot alive or being opened (idle + in use + being cleaned up);
+// open <= options.max_size. A waiter is handed a connection directly by release(), or granted a place to
+// open one by destroy()/a failed open, so a freed place never skips the queue.
+
+#include "pool_state.hpp"
+
+#include <corio/db/error.hpp>
+#include <corio/spawn.hpp>
+#include <corio/time.hpp>
+
+#include <algorithm>
+#include <utility>
+
+namespace corio::db {
+
+namespace impl {
+
+/// The pool's way into the guards' private parts.
+struct Access {
+    static Connection connection(std::shared_ptr<PoolState> pool, Slot* s) noexcept {
+        return Connection(std::move(pool), s);
+    }
+    static Transaction transaction(std::shared_ptr<PoolState> pool, Slot* s, std::size_t level,
+                                   std::uint64_t serial) noexcept {
+        return Transaction(std::move(pool), s, level, serial);
+    }
+    static void own(Transaction& tx, Connection conn) noexcept { tx.m_owned.emplace(std::move(conn)); }
+};
+
+namespace {
+std::string ms_text(std::chrono::milliseconds d) { return std::to_string(d.count()) + " ms"; }
+
+std::string savepoint_name(std::size_t level) { return "corio_sp_" + std::to_string(level); }
+
+/// A Transaction destroyed while open, or a connection given back inside one: roll back, then give the
+/// connection back to the pool (or close it).
+Task<void> clean_then_release(std::shared_ptr<PoolState> pool, Slot* s) {
+    try {
+        s->tx.clear();
+        co_await flush_pending(s);
+        if (s->conn->in_transaction()) co_await s->conn->control("ROLLBACK");
+    } catch (...) {
+        s->poisoned = true;
+    }
+    pool->release(s);
+}
+}  // namespace
+
+PoolState::~PoolState() {
+    for (Slot* s : idle) delete s;  // the drivers close without blocking
+    idle.clear();
+}
+
+bool PoolState::expired(const Slot* s, Clock::time_point now) const noexcept {
+    return options.max_lifetime.count() > 0 && now - s->created >= options.max_lifetime;
+}
+
+void PoolState::link(Waiter* w) noexcept {
+    w->prev = wait_tail;
+    w->next = nullptr;
+    if (wait_tail) wait_tail->next = w;
+    else wait_head = w;
+    wait_tail = w;
+    w->linked = true;
+    ++waiting;
+}
+
+void PoolState::unlink(Waiter* w) noexcept {
+    if (!w->linked) return;
+    if (w->prev) w->prev->next = w->next;
+    else wait_head = w->next;
+    if (w->next) w->next->prev = w->prev;
+    else wait_tail = w->prev;
+    w->prev = w->next = nullptr;
+    w->linked = false;
+    --waiting;
+}
+
+void PoolState::grant_waiters() noexcept {
+    while (wait_head && open < options.max_size) {
+        Waiter* w = wait_head;
+        unlink(w);
+        w->granted = true;
+        ++open;
+        w->ready.set();
+    }
+}
+
+void PoolState::destroy(Slot* s) noexcept {
+    delete s;
+    --open;
+    ++stats.closed;
+    if (closed) {
+        if (open == 0) drained.set();
+        return;
+    }
+    grant_waiters();
+}
+
+void PoolState::sweep() noexcept {
+    if (idle.empty()) return;
+    auto now = Clock::now();
+    std::size_t k = 0;
+    while (k < idle.size() && open > options.min_size) {
+        Slot* s = idle[k];
+        bool idle_too_long = options.max_idle.count() > 0 && now - s->idle_since >= options.max_idle;
+        if (!idle_too_long && !expired(s, now)) {
+            ++k;
+            continue;
+        }
+        idle.erase(idle.begin() + static_cast<std::ptrdiff_t>(k));
+        destroy(s);
+    }
+}
+
+void PoolState::release(Slot* s) noexcept {
+    if (closed || s->poisoned || s->conn->is_broken() || expired(s, Clock::now())) {
+        destroy(s);
+        return;
+    }
+    if (!s->pending.empty() || !s->tx.empty() || s->conn->in_transaction()) {
+        try {
+            // Not interruptible by the releasing task's cancellation: a task of its own.
+            corio::spawn(clean_then_release(shared_from_this(), s)).detach();
+        } catch (...) {
+            destroy(s);  // no running loop: the session cannot be cleaned, so it is closed
+        }
+        return;
+    }
+    s->idle_since = Clock::now();
+    if (Waiter* w = wait_head) {
+        unlink(w);
+        w->handed = s;
+        w->ready.set();
+        return;
+    }
+    idle.push_back(s);
+}
+
+Task<Slot*> PoolState::open_one() {
+    std::unique_ptr<driver::Connection> c;
+    if (url.sqlite) c = co_await driver::connect_sqlite(*url.sqlite, options);
+    else c = co_await driver::connect_postgres(*url.pg, options);
+    auto* s = new Slot;
+    s->conn = std::move(c);
+    s->created = s->idle_since = Clock::now();
+    ++stats.opened;
+    co_return s;
+}
+
+Task<Slot*> PoolState::acquire(std::shared_ptr<PoolState> self) {
+    const auto deadline = Clock::now() + self->options.acquire_timeout;
+    for (;;) {
+        if (self->closed) throw Error("the database pool (" + self->url.redacted + ") is closed");
+        self->sweep();
+        bool may_open = false;
+        if (!self->idle.empty()) {
+            Slot* s = self->idle.back();  // the most recently used: warm caches, and the others may expire
+            self->idle.pop_back();
+            auto now = Clock::now();
+            if (self->expired(s, now)) {
+                self->destroy(s);
+                continue;
+            }
+            if (self->options.health_check && now - s->idle_since >= self->options.health_check_after) {
+                std::exception_ptr failed;
+                try {
+                    co_await s->conn->ping();
+                } catch (const CancelledError&) {
+                    self->release(s);
+                    throw;
+                } catch (...) {
+                    failed = std::current_exception();
+                }
+                if (failed || s->conn->is_broken()) {
+                    self->destroy(s);
+                    continue;
+                }
+            }
+            ++self->stats.acquired;
+            co_return s;
+        }
+        if (self->open < self->options.max_size) {
+            ++self->open;
+            may_open = true;
+        } else {
+            auto left = deadline - Clock::now();
+            Waiter w;
+            std::exception_ptr error;
+            bool timed_out = false;
+            if (left > Clock::duration::zero()) {
+                self->link(&w);
+                try {
+                    co_await corio::timeout(left, w.ready.wait());
+                } catch (const corio::TimeoutError&) {
+                    timed_out = true;
+                } catch (...) {
+                    error = std::current_exception();
+                }
+                self->unlink(&w);
+            } else {
+                timed_out = true;
+            }
+            if (w.handed && (error || timed_out)) {
+                self->release(std::exchange(w.handed, nullptr));
+            } else if (w.granted && (error || timed_out)) {
+                --self->open;
+                self->grant_waiters();
+                w.granted = false;
+            }
+            if (error) std::rethrow_exception(error);
+            if (w.pool_closed) continue;  // raises "closed"
+            if (timed_out && !w.handed && !w.granted) {
+                ++self->stats.timeouts;
+                throw PoolTimeout("no database connection became free within " +
+                                  ms_text(self->options.acquire_timeout) + " (pool of " +
+                                  std::to_string(self->options.max_size) + ", " + self->url.redacted + ")");
+            }
+            if (w.handed) {
+                ++self->stats.acquired;
+                co_return w.handed;
+            }
+            may_open = w.granted;
+        }
+        if (may_open) {
+            Slot* s = nullptr;
+            try {
+                s = co_await self->open_one();
+            } catch (...) {
+                --self->open;
+                if (self->closed && self->open == 0) self->drained.set();
+                self->grant_waiters();
+                throw;
+            }
+            if (self->closed) {
+                self->destroy(s);
+                continue;
+            }
+            ++self->stats.acquired;
+            co_return s;
+        }
+    }
+}
+
+Task<void> flush_pending(Slot* s) {
+    while (!s->pending.empty()) {
+        std::vector<std::string> todo;
+        todo.swap(s->pending);
+        for (auto& sql : todo) {
+            if (sql == "ROLLBACK" && !s->conn->in_transaction()) continue;
+            try {
+                co_await s->conn->control(sql);
+            } catch (const CancelledError&) {
+                throw;
+            } catch (const std::exception& e) {
+                s->poisoned = true;
+                throw ConnectionError(std::string("could not roll back an abandoned transaction (") + sql +
+                                      "), the connection will be closed: " + e.what());
+            }
+        }
+    }
+}
+
+Task<Rows> exec_on(std::shared_ptr<PoolState> pool, Slot* s, std::string sql, std::vector<detail::Param> params) {
+    if (s->poisoned) throw ConnectionError("the connection is unusable after a failed cleanup");
+    if (!s->pending.empty()) co_await flush_pending(s);
+    driver::Result r = co_await s->conn->exec(std::move(sql), std::move(params));
+    (void)pool;  // keeps the pool (and the slot) alive while the statement runs
+    co_return Rows(std::move(r.rows), r.affected);
+}
+
+namespace {
+Task<Rows> pool_query(std::shared_ptr<PoolState> pool, std::string sql, std::vector<detail::Param> params) {
+    Slot* s = co_await PoolState::acquire(pool);
+    struct Lease {
+        PoolState* pool;
+        Slot* slot;
+        ~Lease() { pool->release(slot); }
+    } lease{pool.get(), s};
+    co_return co_await exec_on(pool, s, std::move(sql), std::move(params));
+}
+
+/// BEGIN or SAVEPOINT on a slot; the serial of the new level.
+Task<std::uint64_t> open_level(Slot* s, std::size_t level) {
+    if (s->poisoned) throw ConnectionError("the connection is unusable after a failed cleanup");
+    if (!s->pending.empty()) co_await flush_pending(s);
+    if (level == 1) co_await s->conn->control(std::string(s->conn->begin_sql()));
+    else co_await s->conn->control("SAVEPOINT " + savepoint_name(level));
+    s->tx.push_back(++s->next_serial);
+    co_return s->tx.back();
+}
+
+Task<Transaction> begin_owned(std::shared_ptr<PoolState> pool) {
+    Slot* s = co_await PoolState::acquire(pool);
+    Connection conn = Access::connection(pool, s);
+    Transaction tx = co_await conn.begin();
+    Access::own(tx, std::move(conn));
+    co_return tx;
+}
+}  // namespace
+
+}  // namespace impl
+
+// ---------------------------------------------------------------------------------------------------------
+// Pool
+
+Pool::Pool() noexcept = default;
+Pool::Pool(const Pool&) noexcept = default;
+Pool::Pool(Pool&&) noexcept = default;
+Pool& Pool::operator=(const Pool&) noexcept = default;
+Pool& Pool::operator=(Pool&&) noexcept = default;
+Pool::~Pool() = default;
+Pool::Pool(std::shared_ptr<impl::PoolState> state) noexcept : m_state(std::move(state)) {}
+
+namespace {
+[[noreturn]] void throw_empty(const char* what) {
+    throw Error(std::string("corio::db: ") + what + " on an empty handle (it was moved from, or never connected)");
+}
+template <class T>
+Task<T> fail_with(std::exception_ptr e) {
+    std::rethrow_exception(e);
+    co_return T{};
+}
+template <class T>
+Task<T> empty_handle(const char* what) {
+    try {
+        throw_empty(what);
+    } catch (...) {
+        return fail_with<T>(std::current_exception());
+    }
+}
+Task<Connection> acquire_guard(std::shared_ptr<impl::PoolState> pool) {
+    impl::Slot* s = co_await impl::PoolState::acquire(pool);
+    co_return impl::Access::connection(std::move(pool), s);
+}
+Task<void> close_pool(std::shared_ptr<impl::PoolState> pool) {
+    if (!pool->closed) {
+        pool->closed = true;
+        for (impl::Waiter* w = pool->wait_head; w;) {
+            impl::Waiter* next = w->next;
+            pool->unlink(w);
+            w->pool_closed = true;
+            w->ready.set();
+            w = next;
+        }
+        std::vector<impl::Slot*> idle;
+        idle.swap(pool->idle);
+        for (impl::Slot* s : idle) {
+            co_await corio::shield(s->conn->close());
+            pool->destroy(s);
+        }
+    }
+    while (pool->open > 0) {
+        pool->drained.clear();
+        co_await pool->drained.wait();
+    }
+}
+}  // namespace
+
+Task<Rows> Pool::run(std::string sql, std::vector<detail::Param> params) const {
+    if (!m_state) return empty_handle<Rows>("query");
+    return impl::pool_query(m_state, std::move(sql), std::move(params));
+}
+Task<Connection> Pool::acquire() const {
+    if (!m_state) return empty_handle<Connection>("acquire");
+    return acquire_guard(m_state);
+}
+Task<Transaction> Pool::begin() const {
+    if (!m_state) return empty_handle<Transaction>("begin");
+    return impl::begin_owned(m_state);
+}
+Task<void> Pool::close() const {
+    if (!m_state) return empty_handle<void>("close");
+    return close_pool(m_state);
+}
+
+PoolStatistics Pool::statistics() const noexcept {
+    if (!m_state) return {};
+    PoolStatistics s = m_state->stats;
+    s.size = m_state->open;
+    s.idle = m_state->idle.size();
+    s.in_use = m_state->open - m_state->idle.size();
+    s.waiting = m_state->waiting;
+    s.max_size = m_state->options.max_size;
+    return s;
+}
+const PoolOptions& Pool::options() const noexcept {
+    static const PoolOptions none{};
+    return m_state ? m_state->options : none;
+}
+std::string_view Pool::backend() const noexcept {
+    if (!m_state) return {};
+    return m_state->url.sqlite ? "sqlite" : "postgresql";
+}
+const std::string& Pool::url() const noexcept {
+    static const std::string none;
+    return m_state ? m_state->url.redacted : none;
+}
+
+namespace {
+void check_options(const PoolOptions& o, const std::string& url) {
+    auto bad = [&](const std::string& why) { throw ConfigError("invalid PoolOptions for " + url + ": " + why); };
+    if (o.max_size == 0) bad("max_size must be at least 1");
+    if (o.min_size > o.max_size) {
+        bad("min_size (" + std::to_string(o.min_size) + ") exceeds max_size (" + std::to_string(o.max_size) + ")");
+    }
+    if (o.acquire_timeout.count() <= 0) bad("acquire_timeout must be positive (a pool never waits forever)");
+    if (o.max_lifetime.count() < 0 || o.max_idle.count() < 0 || o.statement_timeout.count() < 0 ||
+        o.connect_timeout.count() < 0 || o.busy_timeout.count() < 0 || o.health_check_after.count() < 0) {
+        bad("durations must not be negative");
+    }
+}
+}  // namespace
+
+Task<Pool> connect(std::string url, PoolOptions options) {
+    DatabaseUrl parsed = parse_url(url);
+    check_options(options, parsed.redacted);
+    if (parsed.sqlite && parsed.sqlite->memory) {
+        // One connection holds the in-memory database: the pool has exactly that one, kept forever.
+        options.min_size = options.max_size = 1;
+        options.max_idle = options.max_lifetime = std::chrono::milliseconds(0);
+    }
+    auto state = std::make_shared<impl::PoolState>(std::move(parsed), options);
+    // One at a time: the first one creates an SQLite file and switches it to WAL; a wrong password fails once.
+    while (state->open < state->options.min_size) {
+        ++state->open;
+        impl::Slot* s = nullptr;
+        try {
+            s = co_await state->open_one();
+        } catch (...) {
+            --state->open;
+            throw;
+        }
+        state->idle.push_back(s);
+    }
+    co_return Pool(std::move(state));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Connection
+
+Connection::Connection() noexcept = default;
+Connection::Connection(std::shared_ptr<impl::PoolState> pool, impl::Slot* slot) noexcept
+    : m_pool(std::move(pool)), m_slot(slot) {}
+Connection::Connection(Connection&& o) noexcept : m_pool(std::move(o.m_pool)), m_slot(std::exchange(o.m_slot, nullptr)) {}
+Connection& Connection::operator=(Connection&& o) noexcept {
+    if (this != &o) {
+        release();
+        m_pool = std::move(o.m_pool);
+        m_slot = std::exchange(o.m_slot, nullptr);
+    }
+    return *this;
+}
+Connection::~Connection() { release(); }
+
+void Connection::release() noexcept {
+    if (m_slot) m_pool->release(std::exchange(m_slot, nullptr));
+    m_pool.reset();
+}
+
+bool Connection::broken() const noexcept { return m_slot && (m_slot->poisoned || m_slot->conn->is_broken()); }
+
+Task<Rows> Connection::run(std::string sql, std::vector<detail::Param> params) const {
+    if (!m_slot) return empty_handle<Rows>("query on a released Connection");
+    return impl::exec_on(m_pool, m_slot, std::move(sql), std::move(params));
+}
+
+namespace {
+Task<Transaction> begin_on(std::shared_ptr<impl::PoolState> pool, impl::Slot* s) {
+    if (!s->tx.empty()) {
+        throw Error("corio::db: this connection already has an open transaction; use Transaction::begin() for a "
+                    "savepoint");
+    }
+    std::uint64_t serial = co_await impl::open_level(s, 1);
+    co_return impl::Access::transaction(std::move(pool), s, 1, serial);
+}
+}  // namespace
+
+Task<Transaction> Connection::begin() {
+    if (!m_slot) return empty_handle<Transaction>("begin on a released Connection");
+    return begin_on(m_pool, m_slot);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Transaction
+
+Transaction::Transaction() noexcept = default;
+Transaction::Transaction(std::shared_ptr<impl::PoolState> pool, impl::Slot* slot, std::size_t level,
+                         std::uint64_t serial) noexcept
+    : m_pool(std::move(pool)), m_slot(slot), m_level(level), m_serial(serial) {}
+Transaction::Transaction(Transaction&& o) noexcept
+    : m_owned(std::move(o.m_owned)), m_pool(std::move(o.m_pool)), m_slot(std::exchange(o.m_slot, nullptr)),
+      m_level(o.m_level), m_serial(o.m_serial) {
+    o.m_owned.reset();
+}
+Transaction& Transaction::operator=(Transaction&& o) noexcept {
+    if (this != &o) {
+        abandon();
+        m_owned = std::move(o.m_owned);
+        o.m_owned.reset();
+        m_pool = std::move(o.m_pool);
+        m_slot = std::exchange(o.m_slot, nullptr);
+        m_level = o.m_level;
+        m_serial = o.m_serial;
+    }
+    return *this;
+}
+Transaction::~Transaction() { abandon(); }
+
+bool Transaction::active() const noexcept {
+    return m_slot && m_slot->tx.size() >= m_level && m_slot->tx[m_level - 1] == m_serial;
+}
+
+void Transaction::abandon() noexcept {
+    if (active()) {
+        try {
+            m_slot->tx.resize(m_level - 1);
+            if (m_level == 1) {
+                m_slot->pending.push_back("ROLLBACK");
+            } else {
+                m_slot->pending.push_back("ROLLBACK TO SAVEPOINT " + impl::savepoint_name(m_level));
+                m_slot->pending.push_back("RELEASE SAVEPOINT " + impl::savepoint_name(m_level));
+            }
+        } catch (...) {
+            m_slot->poisoned = true;  // out of memory: the connection is closed rather than reused
+        }
+    }
+    m_slot = nullptr;
+    m_owned.reset();  // gives the connection back (the pool runs the pending rollback first)
+    m_pool.reset();
+}
+
+namespace {
+Task<void> end_level(impl::Slot* s, std::size_t level, bool commit) {
+    s->tx.resize(level - 1);  // over, whatever happens next
+    if (!s->pending.empty()) co_await impl::flush_pending(s);
+    if (level == 1) {
+        try {
+            co_await s->conn->control(commit ? "COMMIT" : "ROLLBACK");
+        } catch (const DatabaseError&) {
+            // A failed COMMIT may leave the transaction open (SQLite, on SQLITE_BUSY): close it.
+            if (s->conn->in_transaction()) s->pending.push_back("ROLLBACK");
+            throw;
+        }
+    } else if (commit) {
+        co_await s->conn->control("RELEASE SAVEPOINT " + impl::savepoint_name(level));
+    } else {
+        co_await s->conn->control("ROLLBACK TO SAVEPOINT " + impl::savepoint_name(level));
+        co_await s->conn->control("RELEASE SAVEPOINT " + impl::savepoint_name(level));
+    }
+}
+
+[[noreturn]] void throw_inactive(const char* what) {
+    throw Error(std::string("corio::db: ") + what +
+                " on a transaction that is no longer active (committed, rolled back, or its parent ended)");
+}
+}  // namespace
+
+Task<void> Transaction::commit() {
+    if (!active()) throw_inactive("commit");
+    std::exception_ptr error;
+    try {
+        co_await end_level(m_slot, m_level, true);
+    } catch (...) {
+        error = std::current_exception();
+    }
+    m_owned.reset();
+    if (error) std::rethrow_exception(error);
+}
+
+Task<void> Transaction::rollback() {
+    if (!active()) throw_inactive("rollback");
+    std::exception_ptr error;
+    try {
+        co_await end_level(m_slot, m_level, false);
+    } catch (...) {
+        error = std::current_exception();
+    }
+    m_owned.reset();
+    if (error) std::rethrow_exception(error);
+}
+
+Task<Transaction> Transaction::begin() {
+    if (!active()) throw_inactive("begin");
+    std::uint64_t serial = co_await impl::open_level(m_slot, m_level + 1);
+    co_return Transaction(m_pool, m_slot, m_level + 1, serial);
+}
+
+Task<Rows> Transaction::run(std::string sql, std::vector<detail::Param> params) const {
+    if (!active()) {
+        try {
+            throw_inactive("a query");
+        } catch (...) {
+            return detail::failed_rows(std::current_exception());
+        }
+    }
+    return impl::exec_on(m_pool, m_slot, std::move(sql), std::move(params));
+}
+
+}  // namespace corio::db
