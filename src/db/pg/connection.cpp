@@ -814,8 +814,8 @@ Task<PgResult> PgConnection::run(std::string_view sql, const Params* params, boo
     wake_admit();
     bool cancelled = false;
     try {
+        ensure_reader();  // before flushing: a server blocked on sending results must be read from
         co_await flush();
-        ensure_reader();
         while (!r.done) co_await RequestWait(&r, false);
     } catch (const CancelledError&) {
         cancelled = true;
@@ -860,8 +860,10 @@ Task<void> PgConnection::abandon(Request& r) {
     }
     ensure_reader();
     while (!r.done && m_head != &r) co_await RequestWait(&r, true);  // the queries before it run to their end
+    bool cancel_sent = false;
     if (!r.done && m_head == &r && !r.next && m_conn) {
         if (PGcancel* pc = PQgetCancel(m_conn)) {
+            cancel_sent = true;
             ++m_stats.cancels_sent;
             auto send_cancel = [pc] {
                 char err[256];
@@ -876,7 +878,7 @@ Task<void> PgConnection::abandon(Request& r) {
     }
     if (r.done) co_return;
     ensure_reader();
-    if (m_options.cancel_timeout.count() <= 0) {
+    if (!cancel_sent || m_options.cancel_timeout.count() <= 0) {  // not interruptible: it runs to its end
         co_await wait_done(r);
         co_return;
     }

@@ -200,8 +200,8 @@ public:
     /// drained, so the session is idle and healthy again (a query pipelined behind others runs to its end:
     /// a cancel request would hit whichever query the server runs when it lands). If it finished
     /// successfully meanwhile its result is returned (the cancellation is raised at the next await);
-    /// otherwise CancelledError. A server that does not end the query within cancel_timeout breaks the
-    /// connection. Errors: db::DatabaseError subclasses (the SQLSTATE's); db::ConnectionError when the
+    /// otherwise CancelledError. A server that does not end the query within cancel_timeout of the cancel
+    /// request breaks the connection. Errors: db::DatabaseError subclasses (the SQLSTATE's); db::ConnectionError when the
     /// session is lost (is_broken() from then on).
     [[nodiscard]] Task<PgResult> exec(std::string_view sql, const Params& params);
     [[nodiscard]] Task<PgResult> exec(std::string_view sql);
