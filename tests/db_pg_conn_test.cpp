@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -328,6 +329,27 @@ TEST_F(PgConn, EveryMappedTypeRoundTripsInBinaryIncludingExtremes) {
             EXPECT_NE(std::string(e.what()).find("int8"), std::string::npos);
             EXPECT_NE(std::string(e.what()).find("std::string"), std::string::npos);
         }
+    }());
+}
+
+TEST_F(PgConn, LargeValuesGoOutAndComeBackWhileOtherQueriesArePipelined) {
+    // 8 MiB each way: the send waits for the socket many times, the reader refills libpq's buffer.
+    run_bounded([&]() -> Task<void> {
+        auto c = co_await PgConnection::connect(tcp(), PgOptions{.pipeline = true});
+        std::vector<std::byte> blob(8 << 20);
+        for (std::size_t i = 0; i < 251; ++i) blob[i] = static_cast<std::byte>(i);
+        for (std::size_t n = 251; n < blob.size(); n *= 2)  // the 251-byte pattern, doubled (a fast fill)
+            std::memcpy(blob.data() + n, blob.data(), std::min(n, blob.size() - n));
+        auto small = corio::spawn(c->exec("select 'small'"));
+        Params p;
+        p.add(blob);
+        PgResult r = co_await c->exec("select length($1::bytea), $1::bytea", p);
+        EXPECT_EQ(r.get<std::int32_t>(0, 0), 8 << 20);
+        EXPECT_TRUE(r.value(0, 1) == std::string_view(reinterpret_cast<const char*>(blob.data()), blob.size()));
+        PgResult s = co_await small;
+        EXPECT_EQ(s.get<std::string>(0, 0), "small");
+        PgResult text = co_await c->exec("select repeat('x', 10000000)");
+        EXPECT_EQ(text.value(0, 0).size(), 10000000u);
     }());
 }
 
