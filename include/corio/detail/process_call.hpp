@@ -138,13 +138,20 @@ decltype(auto) call_unwired(F& f, std::tuple<wire_t<A>...>& args, std::index_seq
     return std::invoke(f, Wire<A>::unwire(std::get<I>(args))...);
 }
 
+template <class F>
+F make_callable(const void* fn) noexcept {
+    if constexpr (is_function_pointer_v<F>) {
+        return reinterpret_cast<F>(const_cast<void*>(fn));
+    } else {
+        (void)fn;
+        return F{};
+    }
+}
+
 template <class F, class... A>
 void trampoline(const void* fn, SerialReader& in, SerialWriter& out) {
     std::tuple<wire_t<A>...> args{Serializer<wire_t<A>>::read(in)...};  // braced: read left to right
-    F f = [fn] {
-        if constexpr (is_function_pointer_v<F>) return reinterpret_cast<F>(const_cast<void*>(fn));
-        else return F{};
-    }();
+    F f = make_callable<F>(fn);
     using R = process_result_t<F, A...>;
     if constexpr (std::is_void_v<R>) {
         call_unwired<F, A...>(f, args, std::index_sequence_for<A...>{});
@@ -157,7 +164,10 @@ void trampoline(const void* fn, SerialReader& in, SerialWriter& out) {
 /// Writes the arguments (a std::tuple<A&...>) when a worker is ready for them.
 template <class... A>
 void write_args(const void* refs, SerialWriter& w) {
-    std::apply([&w](const A&... a) { (Serializer<wire_t<A>>::write(w, Wire<A>::to(a)), ...); },
+    std::apply([&w](const A&... a) {
+                   (void)w;  // no arguments: nothing to write
+                   (Serializer<wire_t<A>>::write(w, Wire<A>::to(a)), ...);
+               },
                *static_cast<const std::tuple<A&...>*>(refs));
 }
 

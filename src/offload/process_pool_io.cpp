@@ -1,0 +1,392 @@
+// The process pool's worker processes (started with posix_spawn, reaped through their pidfd) and the reader
+// task that serves each of them: answers in, calls out (see process_pool_state.hpp for the shapes).
+#include "process_pool_state.hpp"
+
+#include <corio/io.hpp>
+#include <corio/strict.hpp>
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+extern char** environ;
+
+namespace corio {
+
+namespace {
+
+std::string signal_text(int sig) {
+    std::string s = "signal " + std::to_string(sig);
+    if (const char* abbrev = ::sigabbrev_np(sig)) s += std::string(" (SIG") + abbrev + ")";
+    return s;
+}
+
+}  // namespace
+
+// ---- starting and reaping workers -----------------------------------------------------------------------------
+
+void ProcessPool::State::start(Worker* w) {
+    if (options.shared_memory > 0 && w->memfd < 0) {  // once per slot: replacements inherit it
+        std::size_t area = (options.shared_memory / (2 * pp::k_slots) + 4095) & ~std::size_t{4095};
+        std::size_t bytes = pp::SharedLayout::bytes_for(area);
+        int memfd = ::memfd_create("corio-process-pool", MFD_CLOEXEC);
+        if (memfd < 0) throw IoError("memfd_create", -1, errno);
+        if (memfd <= pp::k_worker_memfd) {  // out of the way of the numbers a worker's file actions set up
+            int moved = ::fcntl(memfd, F_DUPFD_CLOEXEC, pp::k_worker_memfd + 1);
+            ::close(memfd);
+            if (moved < 0) throw IoError("fcntl", memfd, errno);
+            memfd = moved;
+        }
+        void* p = ::ftruncate(memfd, static_cast<off_t>(bytes)) == 0
+                      ? ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0)
+                      : MAP_FAILED;
+        if (p == MAP_FAILED) {
+            int e = errno;
+            ::close(memfd);
+            throw IoError("mmap", memfd, e);
+        }
+        w->memfd = memfd;
+        w->shm.base = static_cast<char*>(p);
+        w->shm.area = area;
+    }
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) throw IoError("socketpair", -1, errno);
+    int child = sv[1];
+    if (child <= pp::k_worker_memfd) {  // out of the way of the numbers the file actions set up
+        child = ::fcntl(sv[1], F_DUPFD_CLOEXEC, pp::k_worker_memfd + 1);
+        ::close(sv[1]);
+        if (child < 0) {
+            int e = errno;
+            ::close(sv[0]);
+            throw IoError("fcntl", sv[1], e);
+        }
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    ::posix_spawn_file_actions_init(&fa);
+    ::posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    ::posix_spawn_file_actions_adddup2(&fa, child, pp::k_worker_fd);
+    if (w->memfd >= 0) ::posix_spawn_file_actions_adddup2(&fa, w->memfd, pp::k_worker_memfd);
+    ::posix_spawn_file_actions_addclosefrom_np(&fa, pp::k_worker_memfd + 1);  // whatever the parent leaked
+    ::posix_spawnattr_init(&attr);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    ::posix_spawnattr_setsigmask(&attr, &none);
+    ::posix_spawnattr_setsigdefault(&attr, &all);  // an ignored SIGPIPE or SIGCHLD of the parent stays there
+    ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+
+    std::string ours = std::string(pp::k_env) + "=" + std::to_string(pp::k_worker_fd) + ":" +
+                       (w->memfd >= 0 ? std::to_string(pp::k_worker_memfd) : std::string("-1")) + ":" +
+                       std::to_string(::getpid());
+    std::vector<char*> env;
+    std::size_t prefix = std::strlen(pp::k_env);
+    for (char** e = environ; e && *e; ++e)
+        if (std::strncmp(*e, pp::k_env, prefix) != 0 || (*e)[prefix] != '=') env.push_back(*e);
+    env.push_back(ours.data());
+    env.push_back(nullptr);
+    char* argv[] = {argv0.data(), nullptr};
+
+    pid_t pid = -1;
+    int rc;
+    {
+        allow_blocking internal;  // the parent waits for the child's exec (vfork semantics): well under 1 ms
+        rc = ::posix_spawn(&pid, "/proc/self/exe", &fa, &attr, argv, env.data());
+    }
+    ::posix_spawn_file_actions_destroy(&fa);
+    ::posix_spawnattr_destroy(&attr);
+    ::close(child);
+    if (rc != 0) {
+        ::close(sv[0]);
+        throw IoError("posix_spawn of /proc/self/exe", -1, rc);
+    }
+    int pidfd = pp::pidfd_open(pid);
+    if (pidfd < 0) {
+        int e = errno;
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+        ::close(sv[0]);
+        throw IoError("pidfd_open", -1, e);
+    }
+    ::fcntl(sv[0], F_SETFL, ::fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+    w->pid = pid;
+    w->pidfd = pidfd;
+    w->fd = sv[0];
+    w->ready = w->dead = w->killed = false;
+    for (Slot& s : w->slots) s = {};
+    w->in_start = w->in_end = 0;
+    ++w->generation;
+    ++stats.started;
+}
+
+void ProcessPool::State::reap(Worker* w) {
+    siginfo_t si{};
+    int r;
+    do {
+        r = ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(w->pidfd), &si, WEXITED | WNOHANG);
+    } while (r < 0 && errno == EINTR);
+    int sig = 0, status = -1;
+    std::string how;
+    if (r == 0 && si.si_pid != 0) {
+        if (si.si_code == CLD_EXITED) {
+            status = si.si_status;
+            how = "exited with status " + std::to_string(status);
+        } else {
+            sig = si.si_status;
+            how = "was killed by " + signal_text(sig);
+        }
+    } else {
+        how = "ended (its exit status is unknown: another part of the program reaped it)";
+    }
+    for (int i = 0; i < pp::k_slots; ++i) {
+        Slot& slot = w->slots[i];
+        Job* j = slot.job;
+        bool began = slot.id != 0 && started(w, i, slot.id);
+        slot = {};
+        if (!j) continue;
+        auto error = std::make_exception_ptr(WorkerCrashedError(
+            w->pid, sig, status,
+            "corio::ProcessPool: worker process " + std::to_string(w->pid) + " " + how + " while running the job"));
+        if (j->phase == Phase::sending) {  // its task decides once its write is over
+            j->lost = true;
+            j->lost_started = began;
+            j->lost_error = error;
+        } else if (!began) {
+            requeue(j);
+        } else {
+            ++stats.crashed;
+            finish(j, error);
+        }
+    }
+    bool failed_to_start = !w->ready && !w->killed && !closing;
+    int pid = w->pid;
+    close_fds(w);
+    w->pid = -1;
+    w->ready = w->dead = w->killed = false;
+    w->in_start = w->in_end = 0;
+    if (!failed_to_start) {
+        startup_failures = 0;
+    } else if (++startup_failures >= 3 && !broken) {
+        broken = std::make_exception_ptr(WorkerCrashedError(
+            pid, sig, status,
+            "corio::ProcessPool: worker processes die before they are ready (the last one, " + std::to_string(pid) +
+                ", " + how + "; 3 in a row): the pool is broken"));
+        fail_waiting(broken);
+    }
+    changed();
+}
+
+// ---- answers ----------------------------------------------------------------------------------------------------
+
+void ProcessPool::State::on_frame(Worker* w, const pp::Header& h, const char* payload, std::size_t len) {
+    if (h.kind == pp::hello) {
+        w->ready = true;
+        return;
+    }
+    int i = 0;
+    while (i < pp::k_slots && (w->slots[i].id != h.id || h.id == 0)) ++i;
+    if (i == pp::k_slots) return;  // not a call this worker owes an answer to
+    Job* j = w->slots[i].job;
+    w->slots[i] = {};
+    if (h.kind == pp::skipped) {  // taken back before it started
+        if (j) requeue(j);
+    } else {
+        ++stats.completed;
+        if (j) {
+            std::exception_ptr error;
+            try {
+                if (h.kind == pp::value_shm) {
+                    std::uint64_t n = 0;
+                    if (len == 8) std::memcpy(&n, payload, 8);
+                    if (len != 8 || !w->shm.base || n > w->shm.area)
+                        throw SerializationError("corio::ProcessPool: a malformed answer from a worker");
+                    payload = w->shm.reply(i);
+                    len = static_cast<std::size_t>(n);
+                }
+                SerialReader r(payload, len);
+                if (h.kind == pp::exception) error = pp::decode_exception(r);
+                else if (j->call->read_result) j->call->read_result(j->call->result, r);
+            } catch (...) {
+                error = std::current_exception();
+            }
+            finish(j, std::move(error));
+        }
+    }
+    dispatch();
+}
+
+// The frame for the job's call: the call itself, or a notice that it is in the worker's shared memory.
+void ProcessPool::State::write_call(Worker* w, Job* j, std::string& out) {
+    const detail::CallSpec& c = *j->call;
+    out.assign(pp::k_header, '\0');
+    pp::Kind kind = pp::call;
+    if (w->shm.base) {
+        std::atomic_ref<std::uint64_t>(w->claim(j->slot)).store(j->id, std::memory_order_release);
+        out.push_back(static_cast<char>(j->slot));
+        std::size_t at = out.size();
+        SerialWriter sw(w->shm.request(j->slot), w->shm.area, out);
+        pp::write_call_refs(sw, c.tramp, c.fn);
+        c.write_args(c.args, sw);
+        if (!sw.to_string()) {
+            kind = pp::call_shm;
+            std::uint64_t n = sw.in_place();
+            out.resize(at);
+            out.append(reinterpret_cast<const char*>(&n), 8);
+        }
+    } else {
+        out.push_back(static_cast<char>(pp::k_no_slot));
+        SerialWriter sw(out);
+        pp::write_call_refs(sw, c.tramp, c.fn);
+        c.write_args(c.args, sw);
+    }
+    if (out.size() > pp::k_max_frame)
+        throw SerializationError("corio::ProcessPool::submit: the arguments take more than 4 GiB");
+    pp::put_header(out.data(), static_cast<std::uint32_t>(out.size() - 4), kind, j->id);
+}
+
+void ProcessPool::State::parse(Worker* w) {
+    while (w->in_end - w->in_start >= 4) {
+        const char* at = w->in.data() + w->in_start;
+        std::uint32_t n;
+        std::memcpy(&n, at, 4);
+        if (n < pp::k_header - 4) {  // not our protocol: nothing more from this worker can be trusted
+            kill(w);
+            w->in_start = w->in_end = 0;
+            return;
+        }
+        if (w->in_end - w->in_start < 4 + std::size_t{n}) break;
+        pp::Header h = pp::get_header(at);
+        on_frame(w, h, at + pp::k_header, n - (pp::k_header - 4));
+        w->in_start += 4 + std::size_t{n};
+    }
+}
+
+// Room for the next read: at least 64 KiB, or the rest of a larger frame.
+void ProcessPool::State::prepare_read(Worker* w) {
+    constexpr std::size_t k_chunk = 64 * 1024;
+    if (w->in_start == w->in_end) {
+        w->in_start = w->in_end = 0;
+    } else if (w->in_start > 0 && w->in.size() - w->in_end < k_chunk) {
+        std::memmove(w->in.data(), w->in.data() + w->in_start, w->in_end - w->in_start);
+        w->in_end -= w->in_start;
+        w->in_start = 0;
+    }
+    std::size_t want = w->in_end + k_chunk;
+    if (w->in_end - w->in_start >= 4) {
+        std::uint32_t n;
+        std::memcpy(&n, w->in.data() + w->in_start, 4);
+        want = std::max(want, w->in_start + 4 + std::size_t{n});
+    }
+    if (w->in.size() < want) {
+        w->in.resize(want);
+    } else if (w->in.size() > (std::size_t{1} << 20) && w->in_end == 0) {  // a big answer has gone
+        w->in.resize(k_chunk);
+        w->in.shrink_to_fit();
+    }
+}
+
+Task<void> ProcessPool::State::serve(State* s, Worker* w) {
+    Ref ref(s);
+    ++s->readers;
+    w->serving = true;
+    s->dispatch();
+    for (;;) {
+        if (s->closed) break;
+        if (w->pid < 0) {
+            if (s->closing || s->broken) break;
+            try {
+                s->start(w);
+            } catch (...) {
+                s->broken = std::current_exception();
+                s->fail_waiting(s->broken);
+                break;
+            }
+            s->dispatch();
+            continue;
+        }
+        bool cancelled = false;
+        if (w->dead) {
+            try {
+                co_await corio::poll(w->pidfd, POLLIN);  // readable once it can be reaped
+            } catch (const CancelledError&) {
+                cancelled = true;
+            } catch (const IoError&) {
+            }
+            if (cancelled || s->closed) break;
+            s->reap(w);
+            continue;
+        }
+        s->prepare_read(w);
+        std::size_t n = 0;
+        bool eof = false;
+        try {
+            n = co_await corio::recv(w->fd, w->in.data() + w->in_end, w->in.size() - w->in_end);
+            eof = n == 0;
+        } catch (const CancelledError&) {
+            cancelled = true;
+        } catch (const IoError&) {  // ECONNRESET: it died with our request unread
+            eof = true;
+        }
+        if (cancelled) break;
+        if (eof) {
+            w->dead = true;
+            continue;
+        }
+        w->in_end += n;
+        s->parse(w);
+    }
+    w->serving = false;
+    --s->readers;
+    s->changed();
+}
+
+void ProcessPool::State::attach() {
+    std::uint64_t id = detail::t_loop->m_id;
+    if (loop_id == id) return;
+    if (readers > 0)
+        throw Error("corio::ProcessPool: used from a second loop while another loop still serves it; a pool "
+                    "belongs to one loop at a time");
+    loop_id = id;
+    for (auto& w : workers) w->reader = corio::spawn(serve(this, w.get()), "corio::ProcessPool reader");
+}
+
+void ProcessPool::State::shut_down(State* s) {
+    if (!s) return;
+    s->closing = s->closed = true;
+    auto gone = std::make_exception_ptr(
+        ProcessPoolClosedError("corio::ProcessPool was destroyed while this job was waiting or running"));
+    s->fail_waiting(gone);
+    allow_blocking internal;  // the workers are killed, then reaped here: a fallback, close() is the graceful way
+    for (auto& w : s->workers) {
+        for (Slot& slot : w->slots) {
+            if (slot.job) s->finish(slot.job, gone);
+            slot = {};
+        }
+        if (w->pid >= 0) {
+            pp::pidfd_kill(w->pidfd);
+            siginfo_t si;
+            while (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(w->pidfd), &si, WEXITED) < 0 &&
+                   errno == EINTR) {
+            }
+            s->close_fds(w.get());
+            w->pid = -1;
+            ++w->generation;
+        }
+        if (w->serving) w->reader.cancel();
+        if (w->shm.base) {
+            ::munmap(w->shm.base, pp::SharedLayout::bytes_for(w->shm.area));
+            ::close(w->memfd);
+            w->shm = {};
+            w->memfd = -1;
+        }
+    }
+    s->changed();
+    if (--s->refs == 0) delete s;
+}
+
+}  // namespace corio

@@ -1,0 +1,437 @@
+#pragma once
+// The process pool's state, shared by process_pool.cpp (the API and the worker's entry) and
+// process_pool_io.cpp (the worker processes and their answers). Not installed.
+//
+// Shapes. The pool's State outlives the ProcessPool object while tasks still use it (a count of references;
+// loop thread only). Each worker slot has a reader task, spawned on the loop that uses the pool: it reads the
+// worker's answers, and when the worker has died (end of stream) it waits on the pidfd, reaps it, settles the
+// calls it held and starts a replacement. A job lives in its submit()'s frame and moves through
+//     room (waiting for queue space) -> queued -> sending -> running -> done
+// where `sending` is its own task writing the request (so every write belongs to an awaiting task), and
+// `running` (sent; maybe not started yet) waits for the reader. A job is in at most one list. A worker holds
+// up to k_slots calls (1 without shared memory); Worker::slots[i].id != 0 while an answer is owed for slot i,
+// and .job is the job waiting for it (null once that job was cancelled or taken back: the answer is dropped).
+// When a loop ends its reader tasks are cancelled; the next loop to use the pool starts new ones (the
+// sockets, the buffers and the processes stay).
+#include "process_pool_wire.hpp"
+
+#include <corio/detail/waiters.hpp>
+#include <corio/io.hpp>
+#include <corio/offload/process_pool.hpp>
+#include <corio/spawn.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <memory>
+#include <string>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <utility>
+#include <vector>
+
+namespace corio {
+
+namespace pp = detail::pp;
+
+namespace detail::pp {
+// Debian 12's <sys/pidfd.h> lacks extern "C": the system calls directly.
+inline int pidfd_open(pid_t pid) noexcept { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+inline void pidfd_kill(int pidfd) noexcept { ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0); }
+}  // namespace detail::pp
+
+using detail::TaskNode;
+
+struct ProcessPool::State {
+    enum class Phase : std::uint8_t { room, queued, sending, running, done };
+    struct Worker;
+
+    struct Job final : detail::CancelHook {
+        State* state;
+        const detail::CallSpec* call;
+        std::exception_ptr error;
+        TaskNode* node = nullptr;
+        Worker* worker = nullptr;
+        Job* next = nullptr;
+        Job* prev = nullptr;
+        std::uint64_t id = 0;
+        int slot = 0;
+        Phase phase = Phase::queued;
+        bool parked = false;        // suspended in Park: the pool wakes it
+        bool cancelled = false;
+        bool lost = false;          // its worker died while the request was being written...
+        bool lost_started = false;  // ...after it had started the call
+        std::exception_ptr lost_error;
+
+        Job(State* s, const detail::CallSpec* c) noexcept : state(s), call(c) {}
+        Job(const Job&) = delete;
+        Job& operator=(const Job&) = delete;
+        ~Job() { state->forget(this); }
+        void cancel() noexcept override { state->cancel_job(this); }
+    };
+
+    struct JobList {
+        Job* head = nullptr;
+        Job* tail = nullptr;
+        std::size_t size = 0;
+        void push_back(Job* j) noexcept {
+            j->next = nullptr;
+            j->prev = tail;
+            (tail ? tail->next : head) = j;
+            tail = j;
+            ++size;
+        }
+        void push_front(Job* j) noexcept {
+            j->prev = nullptr;
+            j->next = head;
+            (head ? head->prev : tail) = j;
+            head = j;
+            ++size;
+        }
+        void remove(Job* j) noexcept {
+            (j->prev ? j->prev->next : head) = j->next;
+            (j->next ? j->next->prev : tail) = j->prev;
+            j->next = j->prev = nullptr;
+            --size;
+        }
+        Job* pop_front() noexcept {
+            Job* j = head;
+            if (j) remove(j);
+            return j;
+        }
+    };
+
+    struct Slot {
+        Job* job = nullptr;
+        std::uint64_t id = 0;  // != 0: an answer is owed
+    };
+
+    struct Worker {
+        int pid = -1;
+        int pidfd = -1;
+        int fd = -1;
+        std::uint64_t generation = 0;  // counts the processes this slot has had
+        bool ready = false;            // its hello arrived: it has started serving
+        bool dead = false;             // end of stream (or a failed write): no more calls; the reader reaps it
+        bool killed = false;           // by us (cancellation, destruction)
+        bool serving = false;          // a reader task runs for it
+        Slot slots[pp::k_slots];
+        std::string in;                // bytes read, [in_start, in_end) not yet parsed
+        std::size_t in_start = 0;
+        std::size_t in_end = 0;
+        int memfd = -1;                // shared memory (kept for the replacements)
+        pp::SharedLayout shm;
+        JoinHandle<void> reader;
+
+        [[nodiscard]] int capacity() const noexcept { return shm.base ? pp::k_slots : 1; }
+        [[nodiscard]] int owed() const noexcept {
+            int n = 0;
+            for (const Slot& s : slots) n += s.id != 0;
+            return n;
+        }
+        [[nodiscard]] std::uint64_t& claim(int slot) const noexcept { return *shm.claim(slot); }
+    };
+
+    /// Keeps the state alive while a task uses it.
+    struct Ref {
+        State* s;
+        explicit Ref(State* st) noexcept : s(st) { ++s->refs; }
+        Ref(const Ref&) = delete;
+        Ref& operator=(const Ref&) = delete;
+        ~Ref() {
+            if (--s->refs == 0) delete s;
+        }
+    };
+
+    /// Waits for any change of the pool (close() re-checks its condition).
+    struct Watch final : detail::Waiter {
+        State* s;
+        bool m_cancelled = false;
+        explicit Watch(State* st) noexcept : s(st) {}
+        bool await_ready() const noexcept { return false; }
+        template <detail::CorioPromise P>
+        bool await_suspend(std::coroutine_handle<P> h) noexcept {
+            TaskNode* n = h.promise().m_node;
+            if (n->cancelled()) {
+                m_cancelled = true;
+                return false;
+            }
+            detail::park(s->watchers, this, n, h);
+            return true;
+        }
+        void await_resume() const {
+            if (m_cancelled) detail::throw_cancelled();
+        }
+        void cancel() noexcept override {
+            s->watchers.remove(this);
+            m_cancelled = true;
+            detail::t_loop->schedule(m_node);
+        }
+    };
+
+    /// Waits until the job is to be sent, or done.
+    struct Park {
+        Job* j;
+        bool await_ready() const noexcept { return j->phase == Phase::done || j->phase == Phase::sending; }
+        template <detail::CorioPromise P>
+        bool await_suspend(std::coroutine_handle<P> h) noexcept {
+            TaskNode* n = h.promise().m_node;
+            j->node = n;
+            if (n->cancelled()) {
+                j->state->cancel_job(j);
+                return false;
+            }
+            n->m_resume = h;
+            n->m_wait = j;
+            j->parked = true;
+            return true;
+        }
+        void await_resume() const noexcept { j->parked = false; }
+    };
+
+    ProcessPoolOptions options;
+    std::vector<std::unique_ptr<Worker>> workers;
+    std::string argv0;
+    JobList queue;
+    JobList room;
+    detail::WaiterList watchers;
+    std::uint64_t loop_id = 0;       // the loop whose reader tasks serve the workers
+    std::size_t readers = 0;
+    std::size_t refs = 1;            // the ProcessPool, and every task using the state
+    std::size_t active = 0;          // submits in progress
+    std::uint64_t next_id = 0;
+    int startup_failures = 0;        // workers in a row that died before their hello
+    std::exception_ptr broken;       // set after too many of them: every submit fails with it
+    bool closing = false;
+    bool closed = false;
+    Statistics stats;
+
+    // ---- processes ----
+
+    void start(Worker* w);
+    void reap(Worker* w);
+    void kill(Worker* w) noexcept {
+        if (w->pidfd >= 0 && !w->killed) pp::pidfd_kill(w->pidfd);
+        w->killed = true;
+        w->dead = true;
+    }
+    void close_fds(Worker* w) noexcept {
+        for (int* fd : {&w->fd, &w->pidfd}) {
+            if (*fd < 0) continue;
+            if (detail::t_loop) corio::close(*fd);  // fails the operations still waiting on it
+            else ::close(*fd);
+            *fd = -1;
+        }
+    }
+    /// Whether the worker has started the call in `slot` (without shared memory: whether it was serving).
+    bool started(const Worker* w, int slot, std::uint64_t id) const noexcept {
+        if (!w->shm.base) return w->ready;
+        return std::atomic_ref<std::uint64_t>(w->claim(slot)).load(std::memory_order_acquire) == (id | pp::k_started);
+    }
+    /// Takes back a call the worker has not started; false when it has.
+    bool take_back(Worker* w, int slot, std::uint64_t id) noexcept {
+        if (!w->shm.base) return false;
+        std::uint64_t expected = id;
+        return std::atomic_ref<std::uint64_t>(w->claim(slot)).compare_exchange_strong(expected, 0, std::memory_order_acq_rel);
+    }
+
+    // ---- jobs ----
+
+    bool usable(const Worker* w) const noexcept { return w->pid >= 0 && !w->dead && w->serving; }
+    /// The least busy worker with room for one more call, and a free slot of it.
+    std::pair<Worker*, int> pick() const noexcept {
+        Worker* best = nullptr;
+        int best_owed = 0;
+        for (const auto& w : workers) {
+            if (!usable(w.get())) continue;
+            int owed = w->owed();
+            if (owed == 0) {
+                best = w.get();
+                break;
+            }
+            if (owed < w->capacity() && (!best || owed < best_owed)) best = w.get(), best_owed = owed;
+        }
+        if (!best) return {nullptr, 0};
+        int slot = 0;
+        while (best->slots[slot].id != 0) ++slot;
+        return {best, slot};
+    }
+    Worker* idle_worker() const noexcept {
+        for (const auto& w : workers)
+            if (usable(w.get()) && w->owed() == 0) return w.get();
+        return nullptr;
+    }
+    void wake(Job* j) noexcept {
+        if (j->parked) {
+            j->parked = false;
+            detail::t_loop->wake(j->node);
+        }
+    }
+    void changed() noexcept {
+        while (auto* w = watchers.pop_front()) detail::t_loop->wake(w->m_node);
+    }
+    void assign(Job* j, Worker* w, int slot) noexcept {
+        j->phase = Phase::sending;
+        j->worker = w;
+        j->slot = slot;
+        j->lost = false;
+        j->id = ++next_id;
+        w->slots[slot] = {j, j->id};
+        wake(j);
+    }
+    bool queue_has_room() const noexcept { return options.max_queue == 0 || queue.size < options.max_queue; }
+    void submit(Job* j) noexcept {
+        if (queue.size == 0 && room.size == 0)
+            if (auto [w, slot] = pick(); w) return assign(j, w, slot);
+        if (room.size == 0 && queue_has_room()) {
+            j->phase = Phase::queued;
+            queue.push_back(j);
+        } else {
+            j->phase = Phase::room;
+            room.push_back(j);
+        }
+    }
+    /// A call waiting behind another in a busy worker goes to an idle one instead.
+    bool rebalance(Worker* idle) noexcept {
+        for (const auto& v : workers) {
+            if (v.get() == idle || v->owed() < 2) continue;
+            int s = 0;  // the latest call: the earlier ones may run first
+            for (int i = 1; i < pp::k_slots; ++i)
+                if (v->slots[i].id > v->slots[s].id) s = i;
+            Job* j = v->slots[s].job;
+            if (!j || j->phase != Phase::running || !take_back(v.get(), s, j->id)) continue;
+            v->slots[s].job = nullptr;  // its `skipped` answer frees the slot
+            assign(j, idle, 0);
+            return true;
+        }
+        return false;
+    }
+    void dispatch() noexcept {
+        for (;;) {
+            for (;;) {
+                if (queue.head) {
+                    auto [w, slot] = pick();
+                    if (!w) break;
+                    assign(queue.pop_front(), w, slot);
+                } else {
+                    Worker* w = idle_worker();
+                    if (!w || !rebalance(w)) break;
+                }
+            }
+            bool admitted = false;
+            while (room.head && queue_has_room()) {  // room in the queue: the submits waiting for it come in
+                Job* j = room.pop_front();
+                j->phase = Phase::queued;
+                queue.push_back(j);
+                admitted = true;
+            }
+            if (!admitted) break;
+        }
+    }
+    void finish(Job* j, std::exception_ptr error) noexcept {
+        j->error = std::move(error);
+        j->phase = Phase::done;
+        j->worker = nullptr;
+        wake(j);
+    }
+    /// A job not started after all: first in line again.
+    void requeue(Job* j) noexcept {
+        j->worker = nullptr;
+        j->lost = false;
+        j->phase = Phase::queued;
+        queue.push_front(j);
+        dispatch();
+    }
+    void fail_waiting(const std::exception_ptr& e) noexcept {
+        while (Job* j = room.pop_front()) finish(j, e);
+        while (Job* j = queue.pop_front()) finish(j, e);
+    }
+    void cancel_job(Job* j) noexcept {
+        switch (j->phase) {
+            case Phase::room: room.remove(j); break;
+            case Phase::queued:
+                queue.remove(j);
+                dispatch();  // room for one more
+                break;
+            case Phase::running:
+                if (Worker* w = j->worker; w && w->slots[j->slot].job == j) {
+                    w->slots[j->slot].job = nullptr;  // the answer, when it comes, is dropped
+                    if (!take_back(w, j->slot, j->id) && options.kill_on_cancel) kill(w);
+                }
+                break;
+            case Phase::sending:  // the task is not parked: its write sees the cancellation
+            case Phase::done: return;
+        }
+        j->cancelled = true;
+        ++stats.cancelled;
+        finish(j, nullptr);
+    }
+    /// The job's task leaves (normally or not): it must be in no list and on no worker.
+    void forget(Job* j) noexcept {
+        if (j->phase == Phase::room) room.remove(j);
+        else if (j->phase == Phase::queued) queue.remove(j);
+        if (j->worker && j->worker->slots[j->slot].job == j) j->worker->slots[j->slot].job = nullptr;
+        j->phase = Phase::done;
+    }
+
+    // The job's task has written its request (or failed to).
+    void sent(Job* j) noexcept {
+        if (j->phase != Phase::sending) return;  // answered already
+        if (!j->lost) {
+            j->phase = Phase::running;
+        } else if (!j->lost_started) {
+            requeue(j);
+        } else {
+            ++stats.crashed;
+            finish(j, j->lost_error);
+        }
+    }
+    void write_failed(Job* j) noexcept {  // its arguments did not serialize: the worker got nothing
+        if (Worker* w = j->worker; w && w->slots[j->slot].job == j) w->slots[j->slot] = {};
+        j->phase = Phase::done;
+        j->worker = nullptr;
+        dispatch();
+    }
+    void send_failed(Job* j, std::uint64_t gen) noexcept {
+        if (j->phase != Phase::sending) return;
+        if (Worker* w = j->worker; w && w->generation == gen && w->slots[j->slot].job == j) {
+            w->slots[j->slot].job = nullptr;
+            w->dead = true;  // its reader will see the end of the stream and reap it
+        }
+        requeue(j);
+    }
+    void send_cancelled(Job* j, std::uint64_t gen, std::size_t off, std::size_t size) noexcept {
+        if (j->phase != Phase::sending) return;
+        if (Worker* w = j->worker; w && w->generation == gen && w->slots[j->slot].job == j) {
+            if (off == 0) {
+                w->slots[j->slot] = {};  // nothing went out
+                dispatch();
+            } else {
+                w->slots[j->slot].job = nullptr;
+                if (off < size) kill(w);  // half a request is in its socket: the stream is lost
+                else if (!take_back(w, j->slot, j->id) && options.kill_on_cancel) kill(w);
+            }
+        }
+        j->cancelled = true;
+        ++stats.cancelled;
+        finish(j, nullptr);
+    }
+
+    // ---- answers ----
+
+    void write_call(Worker* w, Job* j, std::string& out);
+    void on_frame(Worker* w, const pp::Header& h, const char* payload, std::size_t len);
+    void parse(Worker* w);
+    void prepare_read(Worker* w);
+
+    void attach();
+    static Task<void> serve(State* s, Worker* w);
+    /// Kills and reaps every worker, fails the jobs left, and drops the pool's reference.
+    static void shut_down(State* s);
+
+    void check_open() const {
+        if (broken) std::rethrow_exception(broken);
+        if (closing) throw ProcessPoolClosedError("corio::ProcessPool::submit: the pool is closed");
+    }
+};
+
+}  // namespace corio
