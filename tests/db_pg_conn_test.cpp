@@ -534,6 +534,63 @@ TEST_F(PgConn, CancellingAQueryPipelinedBehindAnotherLeavesTheOtherAlone) {
     }());
 }
 
+TEST_F(PgConn, AQueryCancelledWhileWaitingForItsTurnIsNeverSent) {
+    run_bounded([&]() -> Task<void> {
+        auto c = co_await PgConnection::connect(unix_socket(), PgOptions{.pipeline = false});
+        auto first = corio::spawn(c->exec("select 'first', pg_sleep(0.2)"));
+        co_await settle();
+        auto waiting = corio::spawn(c->exec("select pg_sleep(10)"));
+        co_await settle();
+        EXPECT_EQ(c->statistics().queries, 1u);
+        waiting.cancel();
+        bool cancelled = false;
+        try {
+            PgResult r = co_await waiting;
+        } catch (const corio::CancelledError&) {
+            cancelled = true;
+        }
+        EXPECT_TRUE(cancelled);
+        PgResult r = co_await first;
+        EXPECT_EQ(r.get<std::string>(0, 0), "first");
+        EXPECT_EQ(c->statistics().queries, 1u);
+        EXPECT_EQ(c->statistics().cancels_sent, 0u);
+        EXPECT_EQ(co_await scalar(*c, "select 'next'"), "next");
+    }());
+}
+
+TEST_F(PgConn, ACancelledConnectClosesTheHalfOpenConnection) {
+    run_bounded([&]() -> Task<void> {
+        int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);  // accepts nothing: the startup never ends
+        sockaddr_in sa{};
+        sa.sin_family = AF_INET;
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof sa;
+        EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+        EXPECT_EQ(::listen(fd, 4), 0);
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+        db::PgConfig c = tcp();
+        c.port = ntohs(sa.sin_port);
+        bool timed_out = false;
+        try {
+            auto conn = co_await corio::timeout(100ms, PgConnection::connect(c));
+        } catch (const corio::TimeoutError&) {
+            timed_out = true;
+        }
+        EXPECT_TRUE(timed_out);
+        // The client's end was closed: the queued connection reads end of stream once accepted.
+        corio::allow_blocking test_socket;  // a local socket that already holds everything
+        int peer = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+        EXPECT_GE(peer, 0);
+        char buf[256];
+        ssize_t n = 0, got = 0;
+        while ((n = ::recv(peer, buf, sizeof buf, 0)) > 0) got += n;  // the startup packet, then EOF
+        EXPECT_EQ(n, 0);
+        EXPECT_GT(got, 0);
+        ::close(peer);
+        ::close(fd);
+    }());
+}
+
 TEST_F(PgConn, TerminatingTheBackendMidQueryBreaksTheConnectionWithAClearError) {
     run_bounded([&]() -> Task<void> {
         auto c = co_await PgConnection::connect(unix_socket());
