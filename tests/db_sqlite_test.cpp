@@ -160,6 +160,7 @@ TEST(DbSqlite, QueryQueryOneQueryOptAndExecute) {
         EXPECT_EQ(script[0].get<int>(0), 2);
         auto multi = co_await error_of<db::SyntaxError>(db.query("select $1; select 2", 1));
         EXPECT_TRUE(contains(multi, "multiple commands")) << multi;
+        EXPECT_EQ((co_await db.query_one("select $1; -- a trailing comment", 5)).get<int>(0), 5);
         auto empty = co_await db.query("  -- nothing but a comment");
         EXPECT_TRUE(empty.empty());
     }());

@@ -11,6 +11,7 @@
 #include <corio/time.hpp>
 
 #include <algorithm>
+#include <type_traits>
 #include <utility>
 
 namespace corio::db {
@@ -189,40 +190,37 @@ Task<Slot*> PoolState::acquire(std::shared_ptr<PoolState> self) {
             auto left = deadline - Clock::now();
             Waiter w;
             std::exception_ptr error;
-            bool timed_out = false;
             if (left > Clock::duration::zero()) {
                 self->link(&w);
                 try {
                     co_await corio::timeout(left, w.ready.wait());
                 } catch (const corio::TimeoutError&) {
-                    timed_out = true;
+                    // Judged below: a timeout is a wait that ended with nothing handed over or granted.
                 } catch (...) {
                     error = std::current_exception();
                 }
                 self->unlink(&w);
-            } else {
-                timed_out = true;
             }
-            if (w.handed && (error || timed_out)) {
-                self->release(std::exchange(w.handed, nullptr));
-            } else if (w.granted && (error || timed_out)) {
-                --self->open;
-                self->grant_waiters();
-                w.granted = false;
+            if (error) {  // cancelled: give back what the pool handed over meanwhile
+                if (w.handed) self->release(w.handed);
+                if (w.granted) {
+                    --self->open;
+                    self->grant_waiters();
+                }
+                std::rethrow_exception(error);
             }
-            if (error) std::rethrow_exception(error);
             if (w.pool_closed) continue;  // raises "closed"
-            if (timed_out && !w.handed && !w.granted) {
+            if (w.handed) {  // also when the deadline passed as it was handed over: it is free now
+                ++self->stats.acquired;
+                co_return w.handed;
+            }
+            if (!w.granted) {
                 ++self->stats.timeouts;
                 throw PoolTimeout("no database connection became free within " +
                                   ms_text(self->options.acquire_timeout) + " (pool of " +
                                   std::to_string(self->options.max_size) + ", " + self->url.redacted + ")");
             }
-            if (w.handed) {
-                ++self->stats.acquired;
-                co_return w.handed;
-            }
-            may_open = w.granted;
+            may_open = true;
         }
         if (may_open) {
             Slot* s = nullptr;
@@ -321,7 +319,8 @@ namespace {
 template <class T>
 Task<T> fail_with(std::exception_ptr e) {
     std::rethrow_exception(e);
-    co_return T{};
+    if constexpr (std::is_void_v<T>) co_return;
+    else co_return T{};
 }
 template <class T>
 Task<T> empty_handle(const char* what) {

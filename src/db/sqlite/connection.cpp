@@ -346,6 +346,16 @@ private:
         return true;
     }
 
+    /// True when what follows the first statement holds no other statement (a trailing comment).
+    bool only_comments(sqlite3* db, const char* tail) {
+        const char* end = sql.data() + sql.size();
+        sqlite3_stmt* next = nullptr;
+        const char* after = nullptr;
+        int prc = sqlite3_prepare_v3(db, tail, static_cast<int>(end - tail), 0, &next, &after);
+        if (next) sqlite3_finalize(next);
+        return prc == SQLITE_OK && !next && blank(after, end);
+    }
+
     /// Binds params to the statement's $N / ?N / ? parameters. False after a failure.
     bool bind(sqlite3* db, sqlite3_stmt* st) {
         int n = sqlite3_bind_parameter_count(st);
@@ -447,7 +457,7 @@ private:
             int prc = sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()),
                                          caching ? SQLITE_PREPARE_PERSISTENT : 0, &st, &tail);
             if (prc != SQLITE_OK) return fail(db, prc);
-            if (!blank(tail, sql.data() + sql.size())) return exec_script(db, st, tail);
+            if (!blank(tail, sql.data() + sql.size()) && !only_comments(db, tail)) return exec_script(db, st, tail);
             if (!st) {  // only whitespace or comments
                 result = std::make_shared<Result>();
                 return;
