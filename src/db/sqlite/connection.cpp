@@ -23,6 +23,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -37,6 +38,15 @@ namespace {
 
 using db::detail::Param;
 using steady = std::chrono::steady_clock;
+constexpr std::chrono::microseconds k_spin{50};  // a worker's wait for its next job before it sleeps
+
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+}
 
 struct Worker;
 
@@ -104,7 +114,9 @@ struct Worker {
     Job* running = nullptr;
     bool interrupt = false;  // the running job was cancelled: the busy handler stops waiting
     bool stop = false;
+    bool sleeping = false;   // the thread waits on cv (else it is busy or spinning: no wake-up needed)
     sqlite3* db = nullptr;
+    std::atomic<std::size_t> queued{0};  // jobs in the FIFO, readable without the mutex (the spin)
 
     // Thread only.
     SqliteConfig config;
@@ -120,6 +132,7 @@ struct Worker {
         else head = j;
         tail = j;
         j->m_queued = true;
+        queued.fetch_add(1, std::memory_order_release);
     }
     void unlink(Job* j) noexcept {
         if (j->m_qprev) j->m_qprev->m_qnext = j->m_qnext;
@@ -128,6 +141,7 @@ struct Worker {
         else tail = j->m_qprev;
         j->m_qnext = j->m_qprev = nullptr;
         j->m_queued = false;
+        queued.fetch_sub(1, std::memory_order_release);
     }
 
     void close_db() noexcept {
@@ -143,7 +157,16 @@ struct Worker {
     void main() noexcept {
         std::unique_lock lock(mutex);
         for (;;) {
-            cv.wait(lock, [&] { return head || stop; });
+            if (!head && !stop) {
+                // A stream of short statements (point queries) arrives faster than a futex wake-up: wait for
+                // the next one a little without sleeping, as the thread pool's workers do.
+                lock.unlock();
+                spin_for_work();
+                lock.lock();
+                sleeping = true;
+                cv.wait(lock, [&] { return head || stop; });
+                sleeping = false;
+            }
             if (!head) break;  // stopping, and nothing left
             Job* j = head;
             unlink(j);
@@ -159,6 +182,14 @@ struct Worker {
         }
         lock.unlock();
         close_db();
+    }
+
+    void spin_for_work() noexcept {
+        auto until = steady::now() + k_spin;
+        for (int i = 0; queued.load(std::memory_order_acquire) == 0; ++i) {
+            cpu_relax();
+            if ((i & 63) == 63 && steady::now() >= until) break;
+        }
     }
 };
 
@@ -238,12 +269,14 @@ private:
             corio::detail::t_loop->wake(self->m_node);
         };
         node->m_resume = h;
+        bool wake;
         {
             corio::allow_blocking internal;
             std::lock_guard lock(m_worker->mutex);
             m_worker->push(this);
+            wake = m_worker->sleeping;
         }
-        m_worker->cv.notify_one();
+        if (wake) m_worker->cv.notify_one();
         ++corio::detail::t_loop->m_offloaded;
         node->m_wait = this;
         return true;
