@@ -885,6 +885,21 @@ TEST(DbSqlite, StatementCacheOfAnySize) {
     }());
 }
 
+TEST(DbSqlite, NotificationsAreNotSupported) {
+    TempDir dir;
+    run_bounded([&]() -> Task<void> {
+        auto db = co_await db::connect(dir.url());
+        auto conn = co_await db.acquire();
+        auto err = co_await error_of<db::FeatureNotSupported>(conn.listen("jobs"));
+        EXPECT_TRUE(contains(err, "0A000")) << err;
+        err = co_await error_of<db::FeatureNotSupported>(conn.next_notification());
+        EXPECT_TRUE(contains(err, "not supported")) << err;
+        conn.release();
+        EXPECT_EQ((co_await db.query_one("select 1")).get<int>(0), 1);  // the connection was not spoiled
+        EXPECT_EQ(db.statistics().closed, 0u);
+    }());
+}
+
 TEST(DbSqlite, HandlesCopyAndEmptyHandlesFail) {
     TempDir dir;
     run_bounded([&]() -> Task<void> {

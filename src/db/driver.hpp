@@ -81,6 +81,15 @@ public:
     /// The statement that opens a transaction ("BEGIN"; SQLite: "BEGIN IMMEDIATE", so that two writers
     /// queue on the lock instead of failing on the upgrade from reader to writer).
     [[nodiscard]] virtual std::string_view begin_sql() const noexcept { return "BEGIN"; }
+
+    /// LISTEN on `channel` (any name: the driver quotes it). The pool runs "UNLISTEN *" (through control())
+    /// before the connection is reused. Default: db::FeatureNotSupported (SQLite has no notifications).
+    virtual Task<void> listen(std::string channel);
+    /// UNLISTEN `channel`.
+    virtual Task<void> unlisten(std::string channel);
+    /// The next notification on a channel this session listens to, waiting for one. Cancellation:
+    /// CancelledError, nothing lost. Errors: db::ConnectionError.
+    virtual Task<Notification> next_notification();
 };
 
 /// Opens a PostgreSQL connection (src/db/pg/). Cancellation: a connection being opened is closed.

@@ -121,6 +121,10 @@ void PoolState::release(Slot* s) noexcept {
         destroy(s);
         return;
     }
+    if (s->listening) {
+        s->listening = false;
+        s->pending.push_back("UNLISTEN *");
+    }
     if (!s->pending.empty() || !s->tx.empty() || s->conn->in_transaction()) {
         try {
             // Not interruptible by the releasing task's cancellation: a task of its own.
@@ -464,6 +468,44 @@ bool Connection::broken() const noexcept { return m_slot && (m_slot->poisoned ||
 Task<Rows> Connection::run(std::string sql, std::vector<detail::Param> params) const {
     if (!m_slot) return empty_handle<Rows>("query on a released Connection");
     return impl::exec_on(m_pool, m_slot, std::move(sql), std::move(params));
+}
+
+namespace {
+Task<void> listen_on(std::shared_ptr<impl::PoolState> pool, impl::Slot* s, std::string channel) {
+    if (!s->pending.empty()) co_await impl::flush_pending(s);
+    bool was_listening = s->listening;
+    s->listening = true;  // also if cancelled after the server took it
+    try {
+        co_await s->conn->listen(std::move(channel));
+    } catch (const DatabaseError&) {
+        s->listening = was_listening;  // refused: nothing more to undo (SQLite: not supported)
+        throw;
+    }
+    (void)pool;
+}
+Task<void> unlisten_on(std::shared_ptr<impl::PoolState> pool, impl::Slot* s, std::string channel) {
+    if (!s->pending.empty()) co_await impl::flush_pending(s);
+    co_await s->conn->unlisten(std::move(channel));
+    (void)pool;
+}
+Task<Notification> notification_on(std::shared_ptr<impl::PoolState> pool, impl::Slot* s) {
+    Notification n = co_await s->conn->next_notification();
+    (void)pool;
+    co_return n;
+}
+}  // namespace
+
+Task<void> Connection::listen(std::string channel) {
+    if (!m_slot) return empty_handle<void>("listen on a released Connection");
+    return listen_on(m_pool, m_slot, std::move(channel));
+}
+Task<void> Connection::unlisten(std::string channel) {
+    if (!m_slot) return empty_handle<void>("unlisten on a released Connection");
+    return unlisten_on(m_pool, m_slot, std::move(channel));
+}
+Task<Notification> Connection::next_notification() {
+    if (!m_slot) return empty_handle<Notification>("next_notification on a released Connection");
+    return notification_on(m_pool, m_slot);
 }
 
 namespace {

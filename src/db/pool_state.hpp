@@ -28,6 +28,8 @@ struct Slot {
     std::vector<std::string> pending;
     /// A cleanup failed: the session's state is unknown, so the slot is closed when it comes back.
     bool poisoned = false;
+    /// LISTEN was used: "UNLISTEN *" before the connection is reused.
+    bool listening = false;
 };
 
 /// A task waiting in acquire: handed a connection, or granted the right to open one.

@@ -19,6 +19,13 @@ struct Access;
 
 class Transaction;
 
+/// A NOTIFY received on a channel the connection LISTENs to (PostgreSQL).
+struct Notification {
+    std::string channel;
+    std::string payload;
+    int backend_pid = 0;  ///< the notifying session's server process
+};
+
 /// A connection of the pool, reserved for its holder (Pool::acquire). Statements on it run in the order
 /// they were issued, in one session: use it for session state (temporary tables, SET) or several
 /// statements that must see each other without a transaction.
@@ -45,6 +52,20 @@ public:
     /// Cancellation: BEGIN is not interrupted; a cancellation is raised at the next await.
     /// Errors: db::Error when the connection already has a transaction open through corio.
     [[nodiscard]] Task<Transaction> begin();
+
+    /// LISTEN on `channel` (PostgreSQL; any name, quoted by the driver). The pool runs UNLISTEN * before
+    /// the connection is reused. Errors: db::FeatureNotSupported on SQLite.
+    ///
+    ///     auto conn = co_await db.acquire();
+    ///     co_await conn.listen("jobs");
+    ///     auto n = co_await conn.next_notification();  // n.channel == "jobs", n.payload
+    [[nodiscard]] Task<void> listen(std::string channel);
+    /// UNLISTEN `channel`.
+    [[nodiscard]] Task<void> unlisten(std::string channel);
+    /// The next notification on a channel this connection listens to, waiting for one (received while
+    /// other statements ran, they were queued). Cancellation: CancelledError, nothing lost.
+    /// Errors: db::ConnectionError; db::FeatureNotSupported on SQLite.
+    [[nodiscard]] Task<Notification> next_notification();
 
     /// Gives the connection back to the pool now (the guard becomes empty).
     void release() noexcept;
