@@ -109,9 +109,12 @@ TEST(DbSqlite, RelativePathsAreRelativeToTheWorkingDirectory) {
         auto db = co_await db::connect("sqlite:///rel.db");
         co_await db.execute("create table t(x)");
         co_await db.close();
+        auto odd = co_await db::connect("sqlite:///file:odd.db?mode=rwc");  // a file name, not an SQLite URI
+        co_await odd.close();
     }());
     std::filesystem::current_path(old);
     EXPECT_TRUE(std::filesystem::exists(dir.path / "rel.db"));
+    EXPECT_TRUE(std::filesystem::exists(dir.path / "file:odd.db"));
 }
 
 TEST(DbSqlite, QueryQueryOneQueryOptAndExecute) {
@@ -243,6 +246,9 @@ TEST(DbSqlite, TextNumericAndBytesRoundTrip) {
         EXPECT_EQ(co_await round_trip(db, exact), exact);
         EXPECT_EQ((co_await db.query_one("select 42")).get<db::Numeric>(0).str(), "42");
         EXPECT_DOUBLE_EQ(db::Numeric("2.5").to_double(), 2.5);
+        EXPECT_TRUE(std::isinf(db::Numeric("1e400").to_double()));
+        EXPECT_TRUE(std::isnan(db::Numeric("NaN").to_double()));
+        EXPECT_THROW((void)db::Numeric("12abc").to_double(), std::invalid_argument);
 
         EXPECT_EQ(co_await round_trip(db, db::Bytes{}), db::Bytes{});
         EXPECT_FALSE((co_await db.query_one("select $1", db::Bytes{})).is_null(0));

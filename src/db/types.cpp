@@ -3,6 +3,8 @@
 #include <corio/db/types.hpp>
 
 #include <charconv>
+#include <cstdlib>
+#include <limits>
 #include <random>
 #include <stdexcept>
 
@@ -18,7 +20,7 @@ double Numeric::to_double() const {
     if (b != e && *b == '+') ++b;
     auto [p, ec] = std::from_chars(b, e, v);
     if (m_text.empty() || ec != std::errc() || p != e) {
-        if (ec == std::errc::result_out_of_range) return v;
+        if (ec == std::errc::result_out_of_range && p == e) return std::strtod(m_text.c_str(), nullptr);  // ±inf, 0
         throw std::invalid_argument("corio::db::Numeric: \"" + m_text + "\" is not a number");
     }
     return v;

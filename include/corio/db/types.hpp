@@ -69,7 +69,7 @@ public:
     [[nodiscard]] static Uuid parse(std::string_view text);
     /// As parse(), or nullopt for text that is not a UUID.
     [[nodiscard]] static std::optional<Uuid> try_parse(std::string_view text) noexcept;
-    /// A random (version 4) UUID.
+    /// A random (version 4) UUID, from a fast generator seeded by std::random_device: unique, not secret.
     [[nodiscard]] static Uuid random();
     /// The canonical lower-case text.
     [[nodiscard]] std::string to_string() const;

@@ -312,13 +312,17 @@ private:
         else if (c.mode == SqliteMode::read_only) flags |= SQLITE_OPEN_READONLY;
         else if (c.mode == SqliteMode::read_write) flags |= SQLITE_OPEN_READWRITE;
         else flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-        int rc = sqlite3_open_v2(c.memory ? ":memory:" : c.path.c_str(), &w.conn, flags, nullptr);
+        // A relative name starting with "file:" would be taken for an SQLite URI where URIs are on by default.
+        std::string name = c.memory ? ":memory:" : c.path.rfind("file:", 0) == 0 ? "./" + c.path : c.path;
+        int rc = sqlite3_open_v2(name.c_str(), &w.conn, flags, nullptr);
         if (rc != SQLITE_OK) {
             error = w.conn ? sqlite3_errmsg(w.conn) : sqlite3_errstr(rc);
             return;
         }
         sqlite3_extended_result_codes(w.conn, 1);
         sqlite3_busy_handler(w.conn, &on_busy, &w);
+        // WAL with synchronous=NORMAL: a commit is durable once the WAL is synced at a checkpoint; a crash of
+        // the program loses nothing, a power failure may lose the last commits (SQLite's recommended setting).
         std::string setup = "PRAGMA foreign_keys = ON;";
         if (!c.memory && c.mode != SqliteMode::read_only) setup += "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;";
         setup += "SELECT count(*) FROM sqlite_schema;";  // fails on a file that is not a database
