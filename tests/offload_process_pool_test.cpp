@@ -654,6 +654,19 @@ TEST(ProcessPool, CloseLetsSubmittedJobsFinishThenEndsTheWorkers) {
     run_bounded(body());
 }
 
+TEST(ProcessPool, CloseWhileACrashedWorkerIsBeingReplacedLeavesNoProcess) {
+    auto body = []() -> corio::Task<void> {
+        corio::ProcessPool pool(1);
+        EXPECT_THROW(co_await pool.submit([] { std::abort(); }), corio::WorkerCrashedError);
+        co_await pool.close();  // the replacement is being started meanwhile: it is ended too
+        EXPECT_EQ(pool.statistics().workers, 0u);
+    };
+    run_bounded(body());
+    errno = 0;
+    EXPECT_EQ(::waitpid(-1, nullptr, WNOHANG), -1);  // no child left, not even a zombie
+    EXPECT_EQ(errno, ECHILD);
+}
+
 TEST(ProcessPool, DestroyingThePoolKillsAndReapsItsWorkers) {
     std::vector<int> pids;
     auto body = [&]() -> corio::Task<void> {
@@ -691,6 +704,16 @@ TEST(ProcessPool, APoolOutlivesItsLoopAndServesTheNextOne) {
     std::thread other([&] { EXPECT_EQ(run_bounded(one(3)), 4); });  // another thread's loop, after this one's
     other.join();
     EXPECT_EQ(pool.statistics().started, 2u);
+}
+
+TEST(ProcessPool, WorkersOutliveTheThreadThatCreatedThePool) {
+    std::unique_ptr<corio::ProcessPool> pool;
+    std::thread([&] { pool = std::make_unique<corio::ProcessPool>(1); }).join();
+    int pid = pool->worker_pids().at(0);
+    std::this_thread::sleep_for(50ms);  // a PR_SET_PDEATHSIG tied to that thread would have struck by now
+    auto body = [&]() -> corio::Task<int> { co_return co_await pool->submit(worker_pid); };
+    EXPECT_EQ(run_bounded(body()), pid);
+    EXPECT_EQ(pool->statistics().started, 1u);
 }
 
 TEST(ProcessPool, DescriptorCountIsTheSameBeforeAndAfter) {

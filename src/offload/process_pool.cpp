@@ -2,6 +2,7 @@
 #include "process_pool_state.hpp"
 
 #include <corio/io.hpp>
+#include <corio/strict.hpp>
 
 #include <cstdlib>
 #include <fcntl.h>
@@ -11,6 +12,7 @@
 #include <thread>
 #include <unistd.h>
 #include <utility>
+#include <vector>
 
 extern char** environ;
 
@@ -74,14 +76,39 @@ ProcessPool::ProcessPool(std::size_t workers, ProcessPoolOptions options) {
     s->options = options;
     s->argv0 = program_invocation_name && *program_invocation_name ? program_invocation_name : "corio-worker";
     s->workers.reserve(workers);
-    for (std::size_t i = 0; i < workers; ++i) {
-        s->workers.push_back(std::make_unique<State::Worker>());
+    for (std::size_t i = 0; i < workers; ++i) s->workers.push_back(std::make_unique<State::Worker>());
+    // Every worker is asked for at once; the spawner starts them one after the other.
+    std::vector<std::unique_ptr<pp::SpawnRequest>> requests(workers);
+    std::exception_ptr error;
+    for (std::size_t i = 0; i < workers && !error; ++i) {
+        requests[i] = std::make_unique<pp::SpawnRequest>();
         try {
-            s->start(s->workers.back().get());
+            s->prepare(s->workers[i].get(), *requests[i]);
+            pp::spawn_async(requests[i].get());
         } catch (...) {
-            State::shut_down(s.release());  // reaps the ones started
-            throw;
+            error = std::current_exception();
+            requests[i].reset();
         }
+    }
+    for (std::size_t i = 0; i < workers; ++i) {
+        if (!requests[i]) continue;
+        {
+            allow_blocking internal;  // constructing a pool waits for its workers' exec
+            requests[i]->done.wait(false, std::memory_order_acquire);
+        }
+        if (error) {
+            pp::discard(*requests[i]);
+            continue;
+        }
+        try {
+            s->adopt(s->workers[i].get(), *requests[i]);
+        } catch (...) {
+            error = std::current_exception();
+        }
+    }
+    if (error) {
+        State::shut_down(s.release());  // reaps the ones started
+        std::rethrow_exception(error);
     }
     m_state = s.release();
 }

@@ -9,12 +9,9 @@
 #include <cstring>
 #include <fcntl.h>
 #include <poll.h>
-#include <spawn.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-
-extern char** environ;
 
 namespace corio {
 
@@ -29,100 +26,6 @@ std::string signal_text(int sig) {
 }  // namespace
 
 // ---- starting and reaping workers -----------------------------------------------------------------------------
-
-void ProcessPool::State::start(Worker* w) {
-    if (options.shared_memory > 0 && w->memfd < 0) {  // once per slot: replacements inherit it
-        std::size_t area = (options.shared_memory / (2 * pp::k_slots) + 4095) & ~std::size_t{4095};
-        std::size_t bytes = pp::SharedLayout::bytes_for(area);
-        int memfd = ::memfd_create("corio-process-pool", MFD_CLOEXEC);
-        if (memfd < 0) throw IoError("memfd_create", -1, errno);
-        if (memfd <= pp::k_worker_memfd) {  // out of the way of the numbers a worker's file actions set up
-            int moved = ::fcntl(memfd, F_DUPFD_CLOEXEC, pp::k_worker_memfd + 1);
-            ::close(memfd);
-            if (moved < 0) throw IoError("fcntl", memfd, errno);
-            memfd = moved;
-        }
-        void* p = ::ftruncate(memfd, static_cast<off_t>(bytes)) == 0
-                      ? ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0)
-                      : MAP_FAILED;
-        if (p == MAP_FAILED) {
-            int e = errno;
-            ::close(memfd);
-            throw IoError("mmap", memfd, e);
-        }
-        w->memfd = memfd;
-        w->shm.base = static_cast<char*>(p);
-        w->shm.area = area;
-    }
-    int sv[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) throw IoError("socketpair", -1, errno);
-    int child = sv[1];
-    if (child <= pp::k_worker_memfd) {  // out of the way of the numbers the file actions set up
-        child = ::fcntl(sv[1], F_DUPFD_CLOEXEC, pp::k_worker_memfd + 1);
-        ::close(sv[1]);
-        if (child < 0) {
-            int e = errno;
-            ::close(sv[0]);
-            throw IoError("fcntl", sv[1], e);
-        }
-    }
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    ::posix_spawn_file_actions_init(&fa);
-    ::posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    ::posix_spawn_file_actions_adddup2(&fa, child, pp::k_worker_fd);
-    if (w->memfd >= 0) ::posix_spawn_file_actions_adddup2(&fa, w->memfd, pp::k_worker_memfd);
-    ::posix_spawn_file_actions_addclosefrom_np(&fa, pp::k_worker_memfd + 1);  // whatever the parent leaked
-    ::posix_spawnattr_init(&attr);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    ::posix_spawnattr_setsigmask(&attr, &none);
-    ::posix_spawnattr_setsigdefault(&attr, &all);  // an ignored SIGPIPE or SIGCHLD of the parent stays there
-    ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-
-    std::string ours = std::string(pp::k_env) + "=" + std::to_string(pp::k_worker_fd) + ":" +
-                       (w->memfd >= 0 ? std::to_string(pp::k_worker_memfd) : std::string("-1")) + ":" +
-                       std::to_string(::getpid());
-    std::vector<char*> env;
-    std::size_t prefix = std::strlen(pp::k_env);
-    for (char** e = environ; e && *e; ++e)
-        if (std::strncmp(*e, pp::k_env, prefix) != 0 || (*e)[prefix] != '=') env.push_back(*e);
-    env.push_back(ours.data());
-    env.push_back(nullptr);
-    char* argv[] = {argv0.data(), nullptr};
-
-    pid_t pid = -1;
-    int rc;
-    {
-        allow_blocking internal;  // the parent waits for the child's exec (vfork semantics): well under 1 ms
-        rc = ::posix_spawn(&pid, "/proc/self/exe", &fa, &attr, argv, env.data());
-    }
-    ::posix_spawn_file_actions_destroy(&fa);
-    ::posix_spawnattr_destroy(&attr);
-    ::close(child);
-    if (rc != 0) {
-        ::close(sv[0]);
-        throw IoError("posix_spawn of /proc/self/exe", -1, rc);
-    }
-    int pidfd = pp::pidfd_open(pid);
-    if (pidfd < 0) {
-        int e = errno;
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, nullptr, 0);
-        ::close(sv[0]);
-        throw IoError("pidfd_open", -1, e);
-    }
-    ::fcntl(sv[0], F_SETFL, ::fcntl(sv[0], F_GETFL) | O_NONBLOCK);
-    w->pid = pid;
-    w->pidfd = pidfd;
-    w->fd = sv[0];
-    w->ready = w->dead = w->killed = false;
-    for (Slot& s : w->slots) s = {};
-    w->in_start = w->in_end = 0;
-    ++w->generation;
-    ++stats.started;
-}
 
 void ProcessPool::State::reap(Worker* w) {
     siginfo_t si{};
@@ -299,10 +202,29 @@ Task<void> ProcessPool::State::serve(State* s, Worker* w) {
         if (s->closed) break;
         if (w->pid < 0) {
             if (s->closing || s->broken) break;
+            pp::SpawnRequest req;
+            State::SpawnWait spawn(&req);
+            std::exception_ptr failed;
             try {
-                s->start(w);
+                s->prepare(w, req);
+                co_await spawn;  // on the spawner thread: the loop goes on meanwhile
             } catch (...) {
-                s->broken = std::current_exception();
+                failed = std::current_exception();
+            }
+            if (spawn.skipped) break;  // cancelled before anything was started
+            if (!failed && s->closing) {  // the pool is closing (or gone) meanwhile: this one is not needed
+                pp::discard(req);
+                break;
+            }
+            if (!failed) {
+                try {
+                    s->adopt(w, req);
+                } catch (...) {
+                    failed = std::current_exception();
+                }
+            }
+            if (failed) {
+                s->broken = failed;
                 s->fail_waiting(s->broken);
                 break;
             }

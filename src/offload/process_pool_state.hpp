@@ -15,6 +15,7 @@
 // sockets, the buffers and the processes stay).
 #include "process_pool_wire.hpp"
 
+#include <corio/detail/remote.hpp>
 #include <corio/detail/waiters.hpp>
 #include <corio/io.hpp>
 #include <corio/offload/process_pool.hpp>
@@ -37,6 +38,27 @@ namespace detail::pp {
 // Debian 12's <sys/pidfd.h> lacks extern "C": the system calls directly.
 inline int pidfd_open(pid_t pid) noexcept { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 inline void pidfd_kill(int pidfd) noexcept { ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0); }
+
+/// A worker process to start. Every worker is started by one thread of the process, the spawner (see
+/// process_pool_spawn.cpp): the loop never waits for an exec, and PR_SET_PDEATHSIG, which follows the thread
+/// that started a process, follows a thread that lives as long as the process.
+struct SpawnRequest final : RemoteItem {
+    std::string argv0;
+    int memfd = -1;
+    int pid = -1;                // the result...
+    int pidfd = -1;
+    int fd = -1;                 // the pool's end of the socketpair
+    int error = 0;               // ...or the failure
+    const char* op = nullptr;
+    RemoteQueue* home = nullptr;  // the loop to hand it back to (m_run wakes `node`); null: `done` is set
+    TaskNode* node = nullptr;
+    std::atomic<bool> done{false};
+    SpawnRequest* next = nullptr;
+};
+/// Hands `r` to the spawner (any thread). Errors: std::system_error when its thread cannot be started.
+void spawn_async(SpawnRequest* r);
+/// Kills and reaps a process that was started for nothing (the pool closed meanwhile).
+void discard(SpawnRequest& r) noexcept;
 }  // namespace detail::pp
 
 using detail::TaskNode;
@@ -168,6 +190,32 @@ struct ProcessPool::State {
         }
     };
 
+    /// Waits for a spawn request to come back. It cannot be abandoned (the request is in the waiting frame):
+    /// a cancellation takes effect at the next await.
+    struct SpawnWait final : detail::CancelHook {
+        pp::SpawnRequest* r;
+        bool skipped = false;  // the task was cancelled already: nothing was started
+        explicit SpawnWait(pp::SpawnRequest* req) noexcept : r(req) {}
+        bool await_ready() const noexcept { return false; }
+        template <detail::CorioPromise P>
+        bool await_suspend(std::coroutine_handle<P> h) {
+            TaskNode* n = h.promise().m_node;
+            if (n->cancelled()) {
+                skipped = true;
+                return false;
+            }
+            r->node = n;
+            r->home = detail::current_remote();
+            r->m_run = [](detail::RemoteItem* i) { detail::t_loop->wake(static_cast<pp::SpawnRequest*>(i)->node); };
+            n->m_resume = h;
+            n->m_wait = this;
+            pp::spawn_async(r);
+            return true;
+        }
+        void await_resume() const noexcept {}
+        void cancel() noexcept override {}
+    };
+
     /// Waits until the job is to be sent, or done.
     struct Park {
         Job* j;
@@ -207,7 +255,10 @@ struct ProcessPool::State {
 
     // ---- processes ----
 
-    void start(Worker* w);
+    /// The slot's shared memory (once: replacements inherit it), and the spawn request for a process.
+    void prepare(Worker* w, pp::SpawnRequest& r);
+    /// The process `r` started becomes the slot's worker. Errors: IoError when it could not be started.
+    void adopt(Worker* w, pp::SpawnRequest& r);
     void reap(Worker* w);
     void kill(Worker* w) noexcept {
         if (w->pidfd >= 0 && !w->killed) pp::pidfd_kill(w->pidfd);

@@ -29,10 +29,10 @@
 // Rules for functions run in workers: they run in another process, so they see the program's globals as
 // they were after static initialization (not as main() or earlier jobs in the parent changed them), and
 // what they change stays in that worker. What they print to stdout is flushed after each job. corio's
-// offload library must be linked statically (its default). Workers die with the parent (PR_SET_PDEATHSIG,
-// plus a check against a parent that is already gone): with the thread that started them, to be exact, so
-// create (and use) a pool on a thread that outlives it. A worker that dies while idle is noticed at once
-// and replaced. Without shared memory (ProcessPoolOptions::shared_memory = 0) a worker holds one call, and one
+// offload library must be linked statically (its default). Workers are started by one thread of the process
+// that lives as long as it (so the loop never waits for an exec), and die with the process
+// (PR_SET_PDEATHSIG, plus a check against a parent that is already gone). A worker that dies while idle is
+// noticed at once and replaced. Without shared memory (ProcessPoolOptions::shared_memory = 0) a worker holds one call, and one
 // killed from outside between receiving a call and starting it fails that call as if it had crashed in it.
 
 #include <corio/detail/process_call.hpp>
