@@ -143,8 +143,11 @@ Task<void> ProcessPool::run_call(const detail::CallSpec& call) {
             throw;
         }
         std::size_t off = 0;
-        bool failed = false, cancelled = false;
+        bool failed = false, cancelled = false, writing = false;
+        bool big = frame.size() > State::k_atomic_write;
         try {
+            co_await State::WriteTurn(s, w, big);  // frames never interleave on the socket
+            writing = true;
             while (off < frame.size()) {
                 if (w->generation != gen || w->fd < 0) {
                     failed = true;
@@ -157,6 +160,7 @@ Task<void> ProcessPool::run_call(const detail::CallSpec& call) {
         } catch (const IoError&) {  // EPIPE: it died before it read the request
             failed = true;
         }
+        if (writing) s->end_write(w, big);
         if (cancelled) {
             s->send_cancelled(&job, gen, off, frame.size());
             throw CancelledError();

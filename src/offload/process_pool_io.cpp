@@ -5,6 +5,7 @@
 #include <corio/io.hpp>
 #include <corio/strict.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -46,6 +47,8 @@ void ProcessPool::State::reap(Worker* w) {
     } else {
         how = "ended (its exit status is unknown: another part of the program reaped it)";
     }
+    Job* again[pp::k_slots];  // calls it had not started: first in line again, in their order
+    int n_again = 0;
     for (int i = 0; i < pp::k_slots; ++i) {
         Slot& slot = w->slots[i];
         Job* j = slot.job;
@@ -60,17 +63,23 @@ void ProcessPool::State::reap(Worker* w) {
             j->lost_started = began;
             j->lost_error = error;
         } else if (!began) {
-            requeue(j);
+            again[n_again++] = j;
         } else {
             ++stats.crashed;
             finish(j, error);
         }
     }
+    std::sort(again, again + n_again, [](const Job* a, const Job* b) { return a->id > b->id; });
+    for (int i = 0; i < n_again; ++i) {
+        again[i]->worker = nullptr;
+        again[i]->phase = Phase::queued;
+        queue.push_front(again[i]);
+    }
     bool failed_to_start = !w->ready && !w->killed && !closing;
     int pid = w->pid;
     close_fds(w);
     w->pid = -1;
-    w->ready = w->dead = w->killed = false;
+    w->ready = w->dead = w->killed = w->draining = false;
     w->in_start = w->in_end = 0;
     if (!failed_to_start) {
         startup_failures = 0;
@@ -81,6 +90,7 @@ void ProcessPool::State::reap(Worker* w) {
                 ", " + how + "; 3 in a row): the pool is broken"));
         fail_waiting(broken);
     }
+    dispatch();
     changed();
 }
 
@@ -96,6 +106,7 @@ void ProcessPool::State::on_frame(Worker* w, const pp::Header& h, const char* pa
     if (i == pp::k_slots) return;  // not a call this worker owes an answer to
     Job* j = w->slots[i].job;
     w->slots[i] = {};
+    if (w->draining && w->owed() == 0) kill(w);  // what it owed before the request that was cut short is in
     if (h.kind == pp::skipped) {  // taken back before it started
         if (j) requeue(j);
     } else {

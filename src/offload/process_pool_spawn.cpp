@@ -211,7 +211,7 @@ void ProcessPool::State::adopt(Worker* w, pp::SpawnRequest& r) {
     w->pid = std::exchange(r.pid, -1);
     w->pidfd = std::exchange(r.pidfd, -1);
     w->fd = std::exchange(r.fd, -1);
-    w->ready = w->dead = w->killed = false;
+    w->ready = w->dead = w->killed = w->draining = false;
     for (Slot& s : w->slots) s = {};
     w->in_start = w->in_end = 0;
     ++w->generation;

@@ -136,7 +136,13 @@ struct ProcessPool::State {
         bool dead = false;             // end of stream (or a failed write): no more calls; the reader reaps it
         bool killed = false;           // by us (cancellation, destruction)
         bool serving = false;          // a reader task runs for it
+        bool draining = false;         // a request was cut short: killed once the calls before it are answered
         Slot slots[pp::k_slots];
+        // Writes: frames of up to k_atomic_write bytes go out whole, so several may be in flight; a larger one
+        // may go out in pieces, so it writes alone (nothing else in flight, later writes wait for it).
+        int small_writes = 0;
+        bool big_write = false;
+        detail::WaiterList write_waiters;
         std::string in;                // bytes read, [in_start, in_end) not yet parsed
         std::size_t in_start = 0;
         std::size_t in_end = 0;
@@ -151,6 +157,39 @@ struct ProcessPool::State {
             return n;
         }
         [[nodiscard]] std::uint64_t& claim(int slot) const noexcept { return *shm.claim(slot); }
+    };
+
+    /// A job's turn to write its frame to its worker's socket (see Worker's writes).
+    struct WriteTurn final : detail::Waiter {
+        State* s;
+        Worker* w;
+        bool big;
+        bool m_cancelled = false;
+        WriteTurn(State* st, Worker* wk, bool b) noexcept : s(st), w(wk), big(b) {}
+        bool await_ready() noexcept {
+            if (!w->write_waiters.empty() || !s->can_write(w, big)) return false;
+            s->begin_write(w, big);
+            return true;
+        }
+        template <detail::CorioPromise P>
+        bool await_suspend(std::coroutine_handle<P> h) noexcept {
+            TaskNode* n = h.promise().m_node;
+            if (n->cancelled()) {
+                m_cancelled = true;
+                return false;
+            }
+            detail::park(w->write_waiters, this, n, h);
+            return true;
+        }
+        void await_resume() const {  // granted (end_write must follow), unless cancelled while waiting
+            if (m_cancelled) detail::throw_cancelled();
+        }
+        void cancel() noexcept override {
+            w->write_waiters.remove(this);
+            m_cancelled = true;
+            detail::t_loop->schedule(m_node);
+            s->admit_writers(w);
+        }
     };
 
     /// Keeps the state alive while a task uses it.
@@ -287,7 +326,30 @@ struct ProcessPool::State {
 
     // ---- jobs ----
 
-    bool usable(const Worker* w) const noexcept { return w->pid >= 0 && !w->dead && w->serving; }
+    bool usable(const Worker* w) const noexcept { return w->pid >= 0 && !w->dead && !w->draining && w->serving; }
+
+    static constexpr std::size_t k_atomic_write = 4096;  // a unix socket takes a write this small whole or not at all
+    bool can_write(const Worker* w, bool big) const noexcept {
+        return !w->big_write && (!big || w->small_writes == 0);
+    }
+    void begin_write(Worker* w, bool big) noexcept {
+        if (big) w->big_write = true;
+        else ++w->small_writes;
+    }
+    void end_write(Worker* w, bool big) noexcept {
+        if (big) w->big_write = false;
+        else --w->small_writes;
+        admit_writers(w);
+    }
+    /// Grants the turn to the writers whose turn it is, first come first served, and wakes them.
+    void admit_writers(Worker* w) noexcept {
+        while (auto* t = static_cast<WriteTurn*>(w->write_waiters.front())) {
+            if (!can_write(w, t->big)) break;
+            w->write_waiters.pop_front();
+            begin_write(w, t->big);
+            detail::t_loop->wake(t->m_node);
+        }
+    }
     /// The least busy worker with room for one more call, and a free slot of it.
     std::pair<Worker*, int> pick() const noexcept {
         Worker* best = nullptr;
@@ -456,10 +518,13 @@ struct ProcessPool::State {
             if (off == 0) {
                 w->slots[j->slot] = {};  // nothing went out
                 dispatch();
+            } else if (off < size) {  // half a request is in its socket: the worker will never read a whole one
+                w->slots[j->slot] = {};
+                w->draining = true;  // no more calls; killed once it has answered the ones before this
+                if (w->owed() == 0) kill(w);
             } else {
                 w->slots[j->slot].job = nullptr;
-                if (off < size) kill(w);  // half a request is in its socket: the stream is lost
-                else if (!take_back(w, j->slot, j->id) && options.kill_on_cancel) kill(w);
+                if (!take_back(w, j->slot, j->id) && options.kill_on_cancel) kill(w);
             }
         }
         j->cancelled = true;

@@ -87,7 +87,8 @@ public:
 
 /// Options of a ProcessPool (designated initializers: `{.max_queue = 100}`).
 struct ProcessPoolOptions {
-    /// Jobs that may wait for a free worker; submit() waits for room beyond that (backpressure). 0: no limit.
+    /// Jobs that may wait in the pool for a worker (beyond the calls the workers hold); submit() waits for
+    /// room beyond that (backpressure). 0: no limit.
     std::size_t max_queue = 1024;
     /// A running job whose awaiter is cancelled: kill its worker (SIGKILL) and start another (true), or let it
     /// finish and drop its result (false; the worker stays busy until it ends).
@@ -109,7 +110,7 @@ class ProcessPool {
 public:
     struct Statistics {
         std::size_t workers = 0;       ///< worker processes
-        std::size_t busy = 0;          ///< running (or being sent) a job
+        std::size_t busy = 0;          ///< holding calls (running, or delivered and not yet answered)
         std::size_t queued = 0;        ///< jobs waiting for a worker
         std::size_t waiting = 0;       ///< submits waiting for room in the queue (max_queue)
         std::uint64_t completed = 0;   ///< jobs that returned or threw in their worker
