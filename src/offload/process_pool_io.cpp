@@ -5,7 +5,6 @@
 #include <corio/io.hpp>
 #include <corio/strict.hpp>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -69,11 +68,15 @@ void ProcessPool::State::reap(Worker* w) {
             finish(j, error);
         }
     }
-    std::sort(again, again + n_again, [](const Job* a, const Job* b) { return a->id > b->id; });
-    for (int i = 0; i < n_again; ++i) {
-        again[i]->worker = nullptr;
-        again[i]->phase = Phase::queued;
-        queue.push_front(again[i]);
+    while (n_again > 0) {  // the latest first to the front, so that the earliest ends up at the head
+        int latest = 0;
+        for (int i = 1; i < n_again; ++i)
+            if (again[i]->id > again[latest]->id) latest = i;
+        Job* j = again[latest];
+        again[latest] = again[--n_again];
+        j->worker = nullptr;
+        j->phase = Phase::queued;
+        queue.push_front(j);
     }
     bool failed_to_start = !w->ready && !w->killed && !closing;
     int pid = w->pid;
