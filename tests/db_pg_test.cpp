@@ -349,12 +349,30 @@ TEST_F(DbPg, ListenNotify) {
         auto db = co_await db::connect(url(), {.min_size = 1, .max_size = 2});
         auto conn = co_await db.acquire();
         co_await conn.listen("Events Channel");
+        auto next = corio::spawn(conn.next_notification());
+        co_await corio::sleep(50ms);
         co_await db.execute("select pg_notify($1, $2)", "Events Channel", "hello");
-        auto n = co_await conn.next_notification();
+        auto n = co_await corio::timeout(5s, std::move(next));
         EXPECT_EQ(n.channel, "Events Channel");
         EXPECT_EQ(n.payload, "hello");
         EXPECT_NE(n.backend_pid, 0);
         co_await conn.unlisten("Events Channel");
+        conn.release();  // close() waits for busy connections
+        co_await db.close();
+    }());
+}
+
+// A notification that arrives while nobody waits is kept for the next next_notification().
+TEST_F(DbPg, ListenNotifyQueuedBeforeTheWait) {
+    run_bounded([&]() -> Task<void> {
+        auto db = co_await db::connect(url(), {.min_size = 1, .max_size = 2});
+        auto conn = co_await db.acquire();
+        co_await conn.listen("queued");
+        co_await db.execute("select pg_notify($1, $2)", "queued", "early");
+        co_await corio::sleep(50ms);
+        auto n = co_await corio::timeout(5s, conn.next_notification());
+        EXPECT_EQ(n.payload, "early");
+        conn.release();
         co_await db.close();
     }());
 }
