@@ -479,6 +479,29 @@ TEST(ProcessPool, AWorkerKilledMidJobFailsOnlyThatCallAndIsReplaced) {
     run_bounded(body());
 }
 
+TEST(ProcessPool, AResultNotYetSentWhenTheWorkerDiesIsNotLost) {
+    TempDir dir;
+    auto body = [&]() -> corio::Task<void> {
+        corio::ProcessPool pool(1);
+        EXPECT_EQ(co_await pool.submit(add, 0, 0), 0);  // warm: its first call touches fresh code pages
+        auto first = corio::spawn(pool.submit(announce_and_wait, dir.file("started"), dir.file("go"), 10'000));
+        EXPECT_TRUE(co_await eventually([&] { return file_exists(dir.file("started")); }));
+        // Both delivered behind the first: the worker finishes `quick`, keeps its answer to send with the next
+        // one (it is short and the next call is there), and dies in `fatal`.
+        auto quick = corio::spawn(pool.submit(add, 1, 2));
+        auto fatal = corio::spawn(pool.submit([] { std::abort(); }));
+        co_await corio::sleep(20ms);
+        touch(dir.file("go"));
+        (void)co_await first;
+        EXPECT_EQ(co_await quick, 3);  // read from the shared memory
+        EXPECT_THROW(co_await fatal, corio::WorkerCrashedError);
+        auto s = pool.statistics();
+        EXPECT_EQ(s.completed, 3u);
+        EXPECT_EQ(s.crashed, 1u);
+    };
+    run_bounded(body());
+}
+
 TEST(ProcessPool, AJobThatCallsAbortFailsWithSIGABRT) {
     auto body = []() -> corio::Task<void> {
         corio::ProcessPool pool(1);
@@ -711,6 +734,27 @@ TEST(ProcessPool, CloseWhileACrashedWorkerIsBeingReplacedLeavesNoProcess) {
     errno = 0;
     EXPECT_EQ(::waitpid(-1, nullptr, WNOHANG), -1);  // no child left, not even a zombie
     EXPECT_EQ(errno, ECHILD);
+}
+
+TEST(ProcessPool, APoolClosedOrDestroyedBeforeItsFirstJobEndsItsWorkers) {
+    std::vector<int> pids;
+    auto body = [&]() -> corio::Task<void> {
+        {
+            corio::ProcessPool pool(2);
+            for (int pid : pool.worker_pids()) pids.push_back(pid);
+            co_await pool.close();
+        }
+        {
+            corio::ProcessPool pool(1);
+            for (int pid : pool.worker_pids()) pids.push_back(pid);
+            auto job = corio::spawn(pool.submit(add, 1, 1));  // its reader task has not run yet...
+            job.detach();
+        }  // ...when the pool is destroyed
+        co_await corio::yield();
+    };
+    corio::run(corio::timeout(20s, body()), {.on_unhandled = [](std::exception_ptr, const std::string&) {}});
+    ASSERT_EQ(pids.size(), 3u);
+    for (int pid : pids) EXPECT_FALSE(process_exists(pid)) << pid;
 }
 
 TEST(ProcessPool, DestroyingThePoolKillsAndReapsItsWorkers) {

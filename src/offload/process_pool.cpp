@@ -115,9 +115,14 @@ ProcessPool::ProcessPool(std::size_t workers, ProcessPoolOptions options) {
 
 ProcessPool::~ProcessPool() { State::shut_down(std::exchange(m_state, nullptr)); }
 
-Task<void> ProcessPool::run_call(const detail::CallSpec& call) {
-    State* s = m_state;  // not `this`: the pool may be destroyed while this task waits
-    State::Ref ref(s);
+ProcessPool::Handle::Handle(State* s) noexcept : m_s(s) { ++s->refs; }
+
+ProcessPool::Handle::~Handle() {
+    if (m_s && --m_s->refs == 0) delete m_s;
+}
+
+// `s` is kept alive by the submit()'s Handle; the pool itself may be gone.
+Task<void> ProcessPool::run_call(State* s, const detail::CallSpec& call) {
     s->check_open();
     s->attach();
     State::Job job(s, &call);
@@ -173,9 +178,8 @@ Task<void> ProcessPool::run_call(const detail::CallSpec& call) {
     if (job.error) std::rethrow_exception(job.error);
 }
 
-Task<void> ProcessPool::close() {
-    State* s = m_state;
-    State::Ref ref(s);
+Task<void> ProcessPool::close_state(Handle pool) {
+    State* s = pool.get();
     if (s->closed) co_return;
     s->closing = true;
     s->attach();  // the reader tasks reap the workers

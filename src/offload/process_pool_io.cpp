@@ -5,6 +5,7 @@
 #include <corio/io.hpp>
 #include <corio/strict.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -51,17 +52,23 @@ void ProcessPool::State::reap(Worker* w) {
     for (int i = 0; i < pp::k_slots; ++i) {
         Slot& slot = w->slots[i];
         Job* j = slot.job;
-        bool began = slot.id != 0 && started(w, i, slot.id);
+        CallState state = slot.id != 0 ? call_state(w, i, slot.id) : CallState::delivered;
         slot = {};
+        if (state == CallState::finished) {  // its answer had not gone out yet: the result is in shared memory
+            ++stats.completed;
+            auto n = std::atomic_ref<std::uint64_t>(*w->shm.result_size(i)).load(std::memory_order_relaxed);
+            if (j) deliver(j, w->shm.reply(i), static_cast<std::size_t>(std::min<std::uint64_t>(n, w->shm.area)), false);
+            continue;
+        }
         if (!j) continue;
         auto error = std::make_exception_ptr(WorkerCrashedError(
             w->pid, sig, status,
             "corio::ProcessPool: worker process " + std::to_string(w->pid) + " " + how + " while running the job"));
         if (j->phase == Phase::sending) {  // its task decides once its write is over
             j->lost = true;
-            j->lost_started = began;
+            j->lost_started = state == CallState::started;
             j->lost_error = error;
-        } else if (!began) {
+        } else if (state == CallState::delivered) {
             again[n_again++] = j;
         } else {
             ++stats.crashed;
@@ -115,26 +122,31 @@ void ProcessPool::State::on_frame(Worker* w, const pp::Header& h, const char* pa
     } else {
         ++stats.completed;
         if (j) {
-            std::exception_ptr error;
-            try {
-                if (h.kind == pp::value_shm) {
-                    std::uint64_t n = 0;
-                    if (len == 8) std::memcpy(&n, payload, 8);
-                    if (len != 8 || !w->shm.base || n > w->shm.area)
-                        throw SerializationError("corio::ProcessPool: a malformed answer from a worker");
-                    payload = w->shm.reply(i);
-                    len = static_cast<std::size_t>(n);
-                }
-                SerialReader r(payload, len);
-                if (h.kind == pp::exception) error = pp::decode_exception(r);
-                else if (j->call->read_result) j->call->read_result(j->call->result, r);
-            } catch (...) {
-                error = std::current_exception();
+            if (h.kind != pp::value_shm) {
+                deliver(j, payload, len, h.kind == pp::exception);
+            } else {
+                std::uint64_t n = 0;
+                if (len == 8) std::memcpy(&n, payload, 8);
+                if (len == 8 && w->shm.base && n <= w->shm.area)
+                    deliver(j, w->shm.reply(i), static_cast<std::size_t>(n), false);
+                else
+                    finish(j, std::make_exception_ptr(SerializationError("corio::ProcessPool: a malformed answer")));
             }
-            finish(j, std::move(error));
         }
     }
     dispatch();
+}
+
+void ProcessPool::State::deliver(Job* j, const char* payload, std::size_t len, bool exception) noexcept {
+    std::exception_ptr error;
+    try {
+        SerialReader r(payload, len);
+        if (exception) error = pp::decode_exception(r);
+        else if (j->call->read_result) j->call->read_result(j->call->result, r);
+    } catch (...) {
+        error = std::current_exception();
+    }
+    finish(j, std::move(error));
 }
 
 // The frame for the job's call: the call itself, or a notice that it is in the worker's shared memory.
@@ -207,10 +219,14 @@ void ProcessPool::State::prepare_read(Worker* w) {
     }
 }
 
+// attach() counted this reader and took a reference for it before it first runs; it gives both back here.
 Task<void> ProcessPool::State::serve(State* s, Worker* w) {
-    Ref ref(s);
-    ++s->readers;
-    w->serving = true;
+    struct Adopted {
+        State* s;
+        ~Adopted() {
+            if (--s->refs == 0) delete s;
+        }
+    } adopted{s};
     s->dispatch();
     for (;;) {
         if (s->closed) break;
@@ -288,7 +304,12 @@ void ProcessPool::State::attach() {
         throw Error("corio::ProcessPool: used from a second loop while another loop still serves it; a pool "
                     "belongs to one loop at a time");
     loop_id = id;
-    for (auto& w : workers) w->reader = corio::spawn(serve(this, w.get()), "corio::ProcessPool reader");
+    for (auto& w : workers) {
+        w->reader = corio::spawn(serve(this, w.get()), "corio::ProcessPool reader");
+        ++refs;  // counted now, not when the task first runs: close() or the destructor may come first
+        ++readers;
+        w->serving = true;
+    }
 }
 
 void ProcessPool::State::shut_down(State* s) {

@@ -192,17 +192,6 @@ struct ProcessPool::State {
         }
     };
 
-    /// Keeps the state alive while a task uses it.
-    struct Ref {
-        State* s;
-        explicit Ref(State* st) noexcept : s(st) { ++s->refs; }
-        Ref(const Ref&) = delete;
-        Ref& operator=(const Ref&) = delete;
-        ~Ref() {
-            if (--s->refs == 0) delete s;
-        }
-    };
-
     /// Waits for any change of the pool (close() re-checks its condition).
     struct Watch final : detail::Waiter {
         State* s;
@@ -312,10 +301,14 @@ struct ProcessPool::State {
             *fd = -1;
         }
     }
-    /// Whether the worker has started the call in `slot` (without shared memory: whether it was serving).
-    bool started(const Worker* w, int slot, std::uint64_t id) const noexcept {
-        if (!w->shm.base) return w->ready;
-        return std::atomic_ref<std::uint64_t>(w->claim(slot)).load(std::memory_order_acquire) == (id | pp::k_started);
+    enum class CallState { delivered, started, finished };
+    /// How far the worker got with the call in `slot` (without shared memory: started if it was serving).
+    CallState call_state(const Worker* w, int slot, std::uint64_t id) const noexcept {
+        if (!w->shm.base) return w->ready ? CallState::started : CallState::delivered;
+        std::uint64_t c = std::atomic_ref<std::uint64_t>(w->claim(slot)).load(std::memory_order_acquire);
+        if (c == (id | pp::k_started | pp::k_done)) return CallState::finished;
+        if (c == (id | pp::k_started)) return CallState::started;
+        return CallState::delivered;
     }
     /// Takes back a call the worker has not started; false when it has.
     bool take_back(Worker* w, int slot, std::uint64_t id) noexcept {
@@ -468,7 +461,9 @@ struct ProcessPool::State {
             case Phase::running:
                 if (Worker* w = j->worker; w && w->slots[j->slot].job == j) {
                     w->slots[j->slot].job = nullptr;  // the answer, when it comes, is dropped
-                    if (!take_back(w, j->slot, j->id) && options.kill_on_cancel) kill(w);
+                    if (!take_back(w, j->slot, j->id) && options.kill_on_cancel &&
+                        call_state(w, j->slot, j->id) != CallState::finished)
+                        kill(w);
                 }
                 break;
             case Phase::sending:  // the task is not parked: its write sees the cancellation
@@ -524,7 +519,9 @@ struct ProcessPool::State {
                 if (w->owed() == 0) kill(w);
             } else {
                 w->slots[j->slot].job = nullptr;
-                if (!take_back(w, j->slot, j->id) && options.kill_on_cancel) kill(w);
+                if (!take_back(w, j->slot, j->id) && options.kill_on_cancel &&
+                    call_state(w, j->slot, j->id) != CallState::finished)
+                    kill(w);
             }
         }
         j->cancelled = true;
@@ -535,6 +532,8 @@ struct ProcessPool::State {
     // ---- answers ----
 
     void write_call(Worker* w, Job* j, std::string& out);
+    /// Decodes a job's value (or the exception its decoding raised) and finishes the job.
+    void deliver(Job* j, const char* payload, std::size_t len, bool exception) noexcept;
     void on_frame(Worker* w, const pp::Header& h, const char* payload, std::size_t len);
     void parse(Worker* w);
     void prepare_read(Worker* w);

@@ -23,7 +23,11 @@
 // hand it to an idle worker) by swapping id -> 0, and the worker then answers `skipped`. So the pool always
 // knows whether a call has started. A slot is reused only after its answer: the socket's write and read
 // order the accesses to its areas. Without shared memory a worker holds one call (slot 0xff: no claim).
-// The worker answers each call before it reads the next, so when it dies it was running at most one of them.
+// A result written in the reply area is published with its length (the slot's second word) and the claim
+// id | k_started | k_done; such answers may then wait in the worker to go out together (fewer wake-ups of
+// the pool), since the pool can read them from the shared memory if the worker dies first. Any other answer
+// goes out at once, with those waiting before it, so when a worker dies the pool knows for each call it
+// held whether it had not started, had finished (result in shared memory), or was running (at most one).
 
 #include <corio/detail/process_call.hpp>
 #include <corio/offload/serialize.hpp>
@@ -49,6 +53,7 @@ inline constexpr int k_slots = 8;
 inline constexpr std::uint8_t k_no_slot = 0xff;
 inline constexpr std::size_t k_control = 4096;
 inline constexpr std::uint64_t k_started = std::uint64_t{1} << 63;
+inline constexpr std::uint64_t k_done = std::uint64_t{1} << 62;
 
 /// The shared memory's layout, the same on both sides.
 struct SharedLayout {
@@ -58,6 +63,7 @@ struct SharedLayout {
     [[nodiscard]] std::uint64_t* claim(int slot) const noexcept {
         return reinterpret_cast<std::uint64_t*>(base) + 8 * slot;  // a cache line each
     }
+    [[nodiscard]] std::uint64_t* result_size(int slot) const noexcept { return claim(slot) + 1; }
     [[nodiscard]] char* request(int slot) const noexcept { return base + k_control + 2 * area * static_cast<std::size_t>(slot); }
     [[nodiscard]] char* reply(int slot) const noexcept { return request(slot) + area; }
 };

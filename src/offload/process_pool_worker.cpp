@@ -6,6 +6,7 @@
 #include <corio/detail/process_call.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -42,10 +43,12 @@ bool claim(const SharedLayout& shm, std::uint8_t slot, std::uint64_t id) {
                                                                                      std::memory_order_acq_rel);
 }
 
-// Runs one call; `out` receives the answer frame (a short notice when the result is in shared memory).
-void run_call(const char* body, std::size_t n, std::uint64_t id, const SharedLayout& shm, std::uint8_t slot,
-              std::string& out) {
-    out.assign(k_header, '\0');
+// Runs one call; its answer frame is appended to `out` (a short notice when the result is in shared memory,
+// which is then published in the slot's words: see process_pool_wire.hpp). Returns that frame's kind.
+Kind run_call(const char* body, std::size_t n, std::uint64_t id, const SharedLayout& shm, std::uint8_t slot,
+              std::string& all) {
+    std::size_t at = all.size();
+    std::string out(k_header, '\0');
     Kind kind = value;
     try {
         SerialReader r(body, n);
@@ -59,6 +62,8 @@ void run_call(const char* body, std::size_t n, std::uint64_t id, const SharedLay
                 kind = value_shm;
                 std::uint64_t len = w.in_place();
                 out.append(reinterpret_cast<const char*>(&len), 8);
+                std::atomic_ref<std::uint64_t>(*shm.result_size(slot)).store(len, std::memory_order_relaxed);
+                std::atomic_ref<std::uint64_t>(*shm.claim(slot)).store(id | k_started | k_done, std::memory_order_release);
             }
         } else {
             SerialWriter w(out);
@@ -78,6 +83,9 @@ void run_call(const char* body, std::size_t n, std::uint64_t id, const SharedLay
         }
     }
     finish_frame(out, kind, id);
+    if (at == 0) all.swap(out);
+    else all += out;
+    return kind;
 }
 
 }  // namespace
@@ -93,16 +101,28 @@ void run_call(const char* body, std::size_t n, std::uint64_t id, const SharedLay
         shm.base = static_cast<char*>(p);
         shm.area = (size - k_control) / (2 * k_slots);
     }
-    std::string out(k_header, '\0');
     {
+        std::string out(k_header, '\0');
         SerialWriter w(out);
         w(static_cast<std::uint32_t>(::getpid()), k_version);
+        finish_frame(out, hello, 0);
+        send_all_or_exit(fd, out);
     }
-    finish_frame(out, hello, 0);
-    send_all_or_exit(fd, out);
 
     std::vector<char> in(64 * 1024);
     std::size_t start = 0, end = 0;
+    // Answers in shared memory may wait here while the calls are short and more are already in: they go out
+    // together, and the pool wakes up once for them.
+    constexpr int k_batch = 8;
+    constexpr auto k_short = std::chrono::microseconds(100);
+    std::string batch;
+    int waiting = 0;
+    auto next_is_whole = [&](std::size_t at) {
+        if (end - at < 4) return false;
+        std::uint32_t n;
+        std::memcpy(&n, in.data() + at, 4);
+        return end - at >= 4 + std::size_t{n};
+    };
     for (;;) {
         while (end - start >= 4) {
             std::uint32_t n;
@@ -112,30 +132,43 @@ void run_call(const char* body, std::size_t n, std::uint64_t id, const SharedLay
             Header h = get_header(in.data() + start);
             const char* body = in.data() + start + k_header;
             std::size_t len = n - (k_header - 4);
-            if (h.kind == call || h.kind == call_shm) {
-                if (len < 1) _exit(2);
-                auto slot = static_cast<std::uint8_t>(*body);
-                ++body, --len;
-                if (slot != k_no_slot && (!shm.base || slot >= k_slots)) _exit(2);
-                if (h.kind == call_shm) {
-                    std::uint64_t at_most;
-                    if (slot == k_no_slot || len != 8) _exit(2);
-                    std::memcpy(&at_most, body, 8);
-                    if (at_most > shm.area) _exit(2);
-                    body = shm.request(slot);
-                    len = static_cast<std::size_t>(at_most);
-                }
-                if (claim(shm, slot, h.id)) {
-                    run_call(body, len, h.id, shm, slot, out);
-                    std::fflush(nullptr);  // what the job printed is seen now, not at a later exit that skips it
-                } else {
-                    out.assign(k_header, '\0');
-                    finish_frame(out, skipped, h.id);
-                }
-                send_all_or_exit(fd, out);
-                if (out.capacity() > (1u << 20)) std::string().swap(out);
-            }
             start += 4 + std::size_t{n};
+            if (h.kind != call && h.kind != call_shm) continue;
+            if (len < 1) _exit(2);
+            auto slot = static_cast<std::uint8_t>(*body);
+            ++body, --len;
+            if (slot != k_no_slot && (!shm.base || slot >= k_slots)) _exit(2);
+            if (h.kind == call_shm) {
+                std::uint64_t at_most;
+                if (slot == k_no_slot || len != 8) _exit(2);
+                std::memcpy(&at_most, body, 8);
+                if (at_most > shm.area) _exit(2);
+                body = shm.request(slot);
+                len = static_cast<std::size_t>(at_most);
+            }
+            Kind kind = skipped;
+            auto t0 = std::chrono::steady_clock::now();
+            if (claim(shm, slot, h.id)) {
+                kind = run_call(body, len, h.id, shm, slot, batch);
+                std::fflush(nullptr);  // what the job printed is seen now, not at a later exit that skips it
+            } else {
+                std::size_t at = batch.size();
+                batch.resize(at + k_header);
+                put_header(batch.data() + at, static_cast<std::uint32_t>(k_header - 4), skipped, h.id);
+            }
+            bool may_wait = kind == value_shm && ++waiting < k_batch && next_is_whole(start) &&
+                            std::chrono::steady_clock::now() - t0 < k_short;
+            if (!may_wait) {
+                send_all_or_exit(fd, batch);
+                batch.clear();
+                waiting = 0;
+                if (batch.capacity() > (1u << 20)) std::string().swap(batch);
+            }
+        }
+        if (!batch.empty()) {  // (only frames that are not calls came after the last answer)
+            send_all_or_exit(fd, batch);
+            batch.clear();
+            waiting = 0;
         }
         if (start == end) {
             start = end = 0;

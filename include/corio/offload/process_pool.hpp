@@ -46,6 +46,7 @@
 #include <string>
 #include <tuple>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace corio {
@@ -148,17 +149,11 @@ public:
     ///     double area = co_await pool.submit([](double r) { return 3.14159 * r * r; }, 2.0);
     template <class F, class... A>
     [[nodiscard]] auto submit(F f, A... args) -> Task<detail::process_result_t<F, A...>> {
-        using R = detail::process_result_t<F, A...>;
         static_assert(detail::check_callable<F>::value);
         static_assert((detail::check_travel<detail::wire_t<A>>::value && ...));
+        using R = detail::process_result_t<F, A...>;
         static_assert(detail::check_travel<std::conditional_t<std::is_void_v<R>, int, R>>::value);
-        std::tuple<A&...> refs(args...);  // written straight into the worker's buffer once one is free
-        detail::result_slot_t<R> result{};
-        detail::CallSpec call{&detail::trampoline<F, A...>, detail::function_address(f), &detail::write_args<A...>,
-                              &refs, nullptr, &result};
-        if constexpr (!std::is_void_v<R>) call.read_result = &detail::read_result<R>;
-        co_await run_call(call);
-        if constexpr (!std::is_void_v<R>) co_return std::move(*result);
+        return submit_to(Handle(m_state), std::move(f), std::move(args)...);
     }
 
     /// Lets every job already submitted finish, then stops the workers and reaps them; later submits raise
@@ -167,7 +162,7 @@ public:
     /// Errors: none. Thread safety: the pool's loop thread only.
     ///
     ///     co_await pool.close();
-    [[nodiscard]] Task<void> close();
+    [[nodiscard]] Task<void> close() { return close_state(Handle(m_state)); }
 
     /// The pool's counters now.
     [[nodiscard]] Statistics statistics() const;
@@ -178,8 +173,34 @@ public:
 
 private:
     struct State;
+    /// Keeps the pool's state alive for a Task made by submit() or close(), from when it is made (a Task may
+    /// start after the pool is gone: it then raises ProcessPoolClosedError).
+    class Handle {
+    public:
+        explicit Handle(State* s) noexcept;
+        Handle(Handle&& o) noexcept : m_s(std::exchange(o.m_s, nullptr)) {}
+        Handle& operator=(Handle&&) = delete;
+        ~Handle();
+        [[nodiscard]] State* get() const noexcept { return m_s; }
+
+    private:
+        State* m_s;
+    };
+
+    template <class F, class... A>
+    static auto submit_to(Handle pool, F f, A... args) -> Task<detail::process_result_t<F, A...>> {
+        using R = detail::process_result_t<F, A...>;
+        std::tuple<A&...> refs(args...);  // written straight into the worker's buffer once one is free
+        detail::result_slot_t<R> result{};
+        detail::CallSpec call{&detail::trampoline<F, A...>, detail::function_address(f), &detail::write_args<A...>,
+                              &refs, nullptr, &result};
+        if constexpr (!std::is_void_v<R>) call.read_result = &detail::read_result<R>;
+        co_await run_call(pool.get(), call);
+        if constexpr (!std::is_void_v<R>) co_return std::move(*result);
+    }
     /// Queues the call, sends it to a worker, reads its result into the call's slot (or rethrows its exception).
-    Task<void> run_call(const detail::CallSpec& call);
+    static Task<void> run_call(State* s, const detail::CallSpec& call);
+    static Task<void> close_state(Handle pool);
     State* m_state;
 };
 
