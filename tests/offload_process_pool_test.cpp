@@ -248,8 +248,8 @@ TEST_P(ProcessPoolValues, ArgumentsOfManyKindsReachTheFunction) {
         corio::ProcessPool pool(1, {.shared_memory = shm});
         EXPECT_EQ(co_await pool.submit(add, 2, 40), 42);
         EXPECT_EQ(co_await pool.submit(&Maths::square, 12LL), 144);
-        EXPECT_EQ(co_await pool.submit([](std::string s, int n) { return s + std::to_string(n); }, std::string("n="), 7),
-                  "n=7");
+        auto concat = [](std::string s, int n) { return s + std::to_string(n); };
+        EXPECT_EQ(co_await pool.submit(concat, std::string("n="), 7), "n=7");
         EXPECT_EQ(co_await pool.submit([](const char* s) { return std::string(s) + "!"; }, "literal"), "literal!");
         EXPECT_EQ(co_await pool.submit([](std::string_view v) { return v.size(); }, std::string_view("view")), 4u);
         std::vector<unsigned char> bytes(100'000, 3);
@@ -262,8 +262,8 @@ TEST_P(ProcessPoolValues, ArgumentsOfManyKindsReachTheFunction) {
                       std::span<const unsigned char>(bytes)),
                   300'000);
         std::vector<double> ds{0.5, 1.5};
-        EXPECT_EQ(co_await pool.submit([](std::span<const double> d) { return d[0] + d[1]; }, std::span<const double>(ds)),
-                  2.0);
+        auto sum2 = [](std::span<const double> d) { return d[0] + d[1]; };
+        EXPECT_EQ(co_await pool.submit(sum2, std::span<const double>(ds)), 2.0);
         Point point{0, 0, "ref"};
         EXPECT_EQ(co_await pool.submit([](const Point& p) { return p.label; }, point), "ref");
         co_await pool.submit([] {});                                          // void

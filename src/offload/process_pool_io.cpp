@@ -1,5 +1,6 @@
-// The process pool's worker processes (started with posix_spawn, reaped through their pidfd) and the reader
-// task that serves each of them: answers in, calls out (see process_pool_state.hpp for the shapes).
+// The reader task that serves each worker slot (answers in; a dead worker reaped through its pidfd, its calls
+// settled, a replacement started), the frames of calls going out, and the pool's shutdown (see
+// process_pool_state.hpp for the shapes).
 #include "process_pool_state.hpp"
 
 #include <corio/io.hpp>
@@ -57,7 +58,8 @@ void ProcessPool::State::reap(Worker* w) {
         if (state == CallState::finished) {  // its answer had not gone out yet: the result is in shared memory
             ++stats.completed;
             auto n = std::atomic_ref<std::uint64_t>(*w->shm.result_size(i)).load(std::memory_order_relaxed);
-            if (j) deliver(j, w->shm.reply(i), static_cast<std::size_t>(std::min<std::uint64_t>(n, w->shm.area)), false);
+            if (j) deliver(j, w->shm.reply(i), static_cast<std::size_t>(std::min<std::uint64_t>(n, w->shm.area)),
+                           false);
             continue;
         }
         if (!j) continue;

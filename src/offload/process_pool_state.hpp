@@ -1,11 +1,12 @@
 #pragma once
-// The process pool's state, shared by process_pool.cpp (the API and the worker's entry) and
-// process_pool_io.cpp (the worker processes and their answers). Not installed.
+// The process pool's state, shared by process_pool.cpp (the API and the worker's entry), process_pool_io.cpp
+// (the reader tasks: answers, deaths, shutdown) and process_pool_spawn.cpp (starting workers). Not installed.
 //
-// Shapes. The pool's State outlives the ProcessPool object while tasks still use it (a count of references;
-// loop thread only). Each worker slot has a reader task, spawned on the loop that uses the pool: it reads the
-// worker's answers, and when the worker has died (end of stream) it waits on the pidfd, reaps it, settles the
-// calls it held and starts a replacement. A job lives in its submit()'s frame and moves through
+// Shapes. The pool's State outlives the ProcessPool object while tasks still use it (a count of references,
+// loop thread only: the pool, each reader task, each Task made by submit() or close()). Each worker slot has a
+// reader task, spawned on the loop that uses the pool: it reads the worker's answers, and when the worker has
+// died (end of stream) it waits on the pidfd, reaps it, settles the calls it held and has a replacement
+// started. A job lives in its submit()'s frame and moves through
 //     room (waiting for queue space) -> queued -> sending -> running -> done
 // where `sending` is its own task writing the request (so every write belongs to an awaiting task), and
 // `running` (sent; maybe not started yet) waits for the reader. A job is in at most one list. A worker holds
@@ -135,7 +136,7 @@ struct ProcessPool::State {
         bool ready = false;            // its hello arrived: it has started serving
         bool dead = false;             // end of stream (or a failed write): no more calls; the reader reaps it
         bool killed = false;           // by us (cancellation, destruction)
-        bool serving = false;          // a reader task runs for it
+        bool serving = false;          // a reader task was spawned for it and has not ended
         bool draining = false;         // a request was cut short: killed once the calls before it are answered
         Slot slots[pp::k_slots];
         // Writes: frames of up to k_atomic_write bytes go out whole, so several may be in flight; a larger one
@@ -271,8 +272,8 @@ struct ProcessPool::State {
     JobList room;
     detail::WaiterList watchers;
     std::uint64_t loop_id = 0;       // the loop whose reader tasks serve the workers
-    std::size_t readers = 0;
-    std::size_t refs = 1;            // the ProcessPool, and every task using the state
+    std::size_t readers = 0;         // reader tasks spawned and not ended
+    std::size_t refs = 1;            // the ProcessPool, each reader task, each submit() or close() Task
     std::size_t active = 0;          // submits in progress
     std::uint64_t next_id = 0;
     int startup_failures = 0;        // workers in a row that died before their hello
@@ -314,7 +315,8 @@ struct ProcessPool::State {
     bool take_back(Worker* w, int slot, std::uint64_t id) noexcept {
         if (!w->shm.base) return false;
         std::uint64_t expected = id;
-        return std::atomic_ref<std::uint64_t>(w->claim(slot)).compare_exchange_strong(expected, 0, std::memory_order_acq_rel);
+        return std::atomic_ref<std::uint64_t>(w->claim(slot))
+            .compare_exchange_strong(expected, 0, std::memory_order_acq_rel);
     }
 
     // ---- jobs ----

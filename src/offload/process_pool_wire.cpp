@@ -240,10 +240,12 @@ std::exception_ptr decode_exception(SerialReader& r) {
         case K::bad_weak_ptr: return std::make_exception_ptr(std::bad_weak_ptr());
         case K::system_error_generic:
         case K::system_error_system: {
-            std::error_code ec(code, kind == K::system_error_generic ? std::generic_category() : std::system_category());
+            std::error_code ec(code,
+                               kind == K::system_error_generic ? std::generic_category() : std::system_category());
             std::string tail = ec.message();
             if (msg == tail) return std::make_exception_ptr(std::system_error(ec));
-            if (msg.size() > tail.size() + 2 && msg.compare(msg.size() - tail.size() - 2, std::string::npos, ": " + tail) == 0)
+            if (msg.size() > tail.size() + 2 &&
+                msg.compare(msg.size() - tail.size() - 2, std::string::npos, ": " + tail) == 0)
                 return std::make_exception_ptr(std::system_error(ec, msg.substr(0, msg.size() - tail.size() - 2)));
             break;  // a what() that system_error would not rebuild as it was
         }

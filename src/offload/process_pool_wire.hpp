@@ -64,7 +64,9 @@ struct SharedLayout {
         return reinterpret_cast<std::uint64_t*>(base) + 8 * slot;  // a cache line each
     }
     [[nodiscard]] std::uint64_t* result_size(int slot) const noexcept { return claim(slot) + 1; }
-    [[nodiscard]] char* request(int slot) const noexcept { return base + k_control + 2 * area * static_cast<std::size_t>(slot); }
+    [[nodiscard]] char* request(int slot) const noexcept {
+        return base + k_control + 2 * area * static_cast<std::size_t>(slot);
+    }
     [[nodiscard]] char* reply(int slot) const noexcept { return request(slot) + area; }
 };
 

@@ -63,7 +63,8 @@ Kind run_call(const char* body, std::size_t n, std::uint64_t id, const SharedLay
                 std::uint64_t len = w.in_place();
                 out.append(reinterpret_cast<const char*>(&len), 8);
                 std::atomic_ref<std::uint64_t>(*shm.result_size(slot)).store(len, std::memory_order_relaxed);
-                std::atomic_ref<std::uint64_t>(*shm.claim(slot)).store(id | k_started | k_done, std::memory_order_release);
+                std::atomic_ref<std::uint64_t>(*shm.claim(slot))
+                    .store(id | k_started | k_done, std::memory_order_release);
             }
         } else {
             SerialWriter w(out);

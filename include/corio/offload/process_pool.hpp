@@ -21,10 +21,10 @@
 // Each worker has a socketpair, read and written by the loop's own operations (the loop never blocks), and a
 // shared memory block: arguments are serialized straight into it when a worker is ready for them (not at
 // submit time), results come back the same way, and the socket carries short length-prefixed notices. A
-// worker holds up to 8 calls, so it goes from one to the next without waiting for the pool; a call waiting
-// behind a long one is taken back for a worker that becomes idle, and a cancelled one that has not started
-// is taken back too (a claim word per call says whether the worker started it). A pidfd tells the pool
-// when a worker has died and gives its exit status.
+// worker holds up to 8 calls, so it goes from one to the next without waiting for the pool, and sends the
+// answers of short calls together; a call waiting behind a long one is taken back for a worker that becomes
+// idle, and a cancelled one that has not started is taken back too (a claim word per call says whether the
+// worker started or finished it). A pidfd tells the pool when a worker has died and gives its exit status.
 //
 // Rules for functions run in workers: they run in another process, so they see the program's globals as
 // they were after static initialization (not as main() or earlier jobs in the parent changed them), and
@@ -32,8 +32,9 @@
 // offload library must be linked statically (its default). Workers are started by one thread of the process
 // that lives as long as it (so the loop never waits for an exec), and die with the process
 // (PR_SET_PDEATHSIG, plus a check against a parent that is already gone). A worker that dies while idle is
-// noticed at once and replaced. Without shared memory (ProcessPoolOptions::shared_memory = 0) a worker holds one call, and one
-// killed from outside between receiving a call and starting it fails that call as if it had crashed in it.
+// noticed at once and replaced. Without shared memory (ProcessPoolOptions::shared_memory = 0) a worker holds
+// one call, and one killed from outside between receiving a call and starting it fails that call as if it
+// had crashed in it.
 
 #include <corio/detail/process_call.hpp>
 #include <corio/error.hpp>
