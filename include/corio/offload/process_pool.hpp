@@ -107,7 +107,8 @@ struct ProcessPoolOptions {
 /// Cancellation: see submit() and close().
 /// Errors: std::invalid_argument for 0 workers; corio::IoError when a worker cannot be started.
 /// Thread safety: one loop at a time uses a pool (the loop of the thread that uses it; another loop may
-/// use it after that one has ended).
+/// use it after that one has ended: when run() ends, the pool keeps its workers, idle, until it is destroyed
+/// or the process ends).
 class ProcessPool {
 public:
     struct Statistics {
