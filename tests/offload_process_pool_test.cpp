@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <dirent.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
@@ -271,6 +272,19 @@ TEST_P(ProcessPoolValues, ArgumentsOfManyKindsReachTheFunction) {
         EXPECT_NE(co_await pool.submit(worker_pid), ::getpid());
     };
     run_bounded(body(GetParam()));
+}
+
+TEST(ProcessPool, AFunctionOfALibraryLoadedWithDlopenRunsInTheWorker) {
+    void* lib = ::dlopen("liblzma.so.5", RTLD_NOW);  // not linked into this program: the worker loads it too
+    if (!lib) GTEST_SKIP() << "liblzma.so.5 is not installed";
+    using Version = std::uint32_t (*)();
+    auto version = reinterpret_cast<Version>(::dlsym(lib, "lzma_version_number"));
+    ASSERT_NE(version, nullptr);
+    auto body = [version]() -> corio::Task<std::uint32_t> {
+        corio::ProcessPool pool(1);
+        co_return co_await pool.submit(version);
+    };
+    EXPECT_EQ(run_bounded(body()), version());
 }
 
 INSTANTIATE_TEST_SUITE_P(SharedMemory, ProcessPoolValues, ::testing::Values(std::size_t(16) << 20, std::size_t(0)),
