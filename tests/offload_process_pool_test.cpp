@@ -944,6 +944,56 @@ TEST(ProcessPool, ParentExitingLeavesNoWorkerBehind) {
     ::prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 
+// The program's global pool, made by a static initializer (only in the child process of
+// AGlobalPoolIsBuiltInEachWorkerWithoutStartingWorkersThere): each worker builds it again, idle.
+std::unique_ptr<corio::ProcessPool> g_global_pool = [] {
+    return std::getenv("CORIO_PP_TEST_GLOBAL_POOL") ? std::make_unique<corio::ProcessPool>(2) : nullptr;
+}();
+
+std::size_t global_pool_workers_seen_here() { return g_global_pool ? g_global_pool->worker_pids().size() : 99; }
+
+TEST(ProcessPoolChild, DISABLED_UsesAGlobalPool) {
+    ASSERT_NE(g_global_pool, nullptr);
+    auto body = []() -> corio::Task<void> {
+        EXPECT_EQ(g_global_pool->worker_pids().size(), 2u);
+        EXPECT_EQ(co_await g_global_pool->submit(add, 2, 3), 5);
+        EXPECT_EQ(co_await g_global_pool->submit(global_pool_workers_seen_here), 0u);  // idle in the worker
+        EXPECT_EQ(g_global_pool->statistics().started, 2u);
+        co_await g_global_pool->close();
+    };
+    run_bounded(body());
+    if (::testing::Test::HasFailure()) ::_exit(1);
+}
+
+TEST(ProcessPool, AGlobalPoolIsBuiltInEachWorkerWithoutStartingWorkersThere) {
+    std::vector<std::string> env_text{"CORIO_PP_TEST_GLOBAL_POOL=1"};
+    for (char** e = environ; *e; ++e)
+        if (std::strncmp(*e, "GTEST_", 6) != 0) env_text.emplace_back(*e);
+    std::vector<char*> env;
+    for (auto& e : env_text) env.push_back(e.data());
+    env.push_back(nullptr);
+    std::string filter = "--gtest_filter=ProcessPoolChild.DISABLED_UsesAGlobalPool";
+    std::string disabled = "--gtest_also_run_disabled_tests";
+    char* argv[] = {const_cast<char*>("offload_process_pool_test"), filter.data(), disabled.data(), nullptr};
+    posix_spawn_file_actions_t fa;
+    ::posix_spawn_file_actions_init(&fa);
+    ::posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);  // GoogleTest's chatter
+    pid_t child = -1;
+    ASSERT_EQ(::posix_spawn(&child, "/proc/self/exe", &fa, nullptr, argv, env.data()), 0);
+    ::posix_spawn_file_actions_destroy(&fa);
+    int status = 0;
+    bool ended = false;
+    for (int i = 0; i < 30'000 && !ended; ++i) {  // 30 s at most
+        ended = ::waitpid(child, &status, WNOHANG) == child;
+        if (!ended) std::this_thread::sleep_for(1ms);
+    }
+    if (!ended) {
+        ::kill(child, SIGKILL);
+        ::waitpid(child, &status, 0);
+    }
+    EXPECT_TRUE(ended && WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
 TEST(ProcessPool, ZeroWorkersThrowsInvalidArgument) {
     EXPECT_THROW(corio::ProcessPool(0), std::invalid_argument);
 }

@@ -31,6 +31,8 @@ using detail::TaskNode;
 
 namespace {
 
+bool g_worker = false;  // this process is a worker (set before the program's later initializers run)
+
 // In the program's .init_array like every static initializer. In a worker it runs the initializers that come
 // after it (so the worker sees every global constructed, as main() would), then serves jobs and never
 // returns: main() does not run in a worker.
@@ -45,6 +47,7 @@ __attribute__((constructor)) void corio_process_pool_entry(int argc, char** argv
     long parent = std::strtol(rest + 1, &rest, 10);
     if (!rest || *rest != '\0' || fd < 0 || parent <= 0) return;
     ::unsetenv(pp::k_env);                   // what this worker starts is no worker
+    g_worker = true;
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);      // die with the parent...
     if (::getppid() != parent) _exit(0);     // ...which may be gone already
     ::fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
@@ -77,6 +80,12 @@ ProcessPool::ProcessPool(std::size_t workers, ProcessPoolOptions options) {
     s->argv0 = program_invocation_name && *program_invocation_name ? program_invocation_name : "corio-worker";
     s->workers.reserve(workers);
     for (std::size_t i = 0; i < workers; ++i) s->workers.push_back(std::make_unique<State::Worker>());
+    if (g_worker || std::getenv(pp::k_env)) {
+        // A pool made in a worker — a global of the program, built again in each copy: starting workers now
+        // would have each of them start more. Its workers start when it is first used, if ever.
+        m_state = s.release();
+        return;
+    }
     // Every worker is asked for at once; the spawner starts them one after the other.
     std::vector<std::unique_ptr<pp::SpawnRequest>> requests(workers);
     std::exception_ptr error;

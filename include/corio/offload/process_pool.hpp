@@ -124,7 +124,8 @@ public:
 
     /// One worker per hardware thread.
     ProcessPool();
-    /// `workers` processes, started now (std::invalid_argument when 0).
+    /// `workers` processes, started now (std::invalid_argument when 0). In a worker process — a global pool of
+    /// the program is built again in each of its workers — they start only if the pool is used there.
     explicit ProcessPool(std::size_t workers, ProcessPoolOptions options = {});
     ProcessPool(const ProcessPool&) = delete;
     ProcessPool& operator=(const ProcessPool&) = delete;
