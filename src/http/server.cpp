@@ -13,6 +13,7 @@
 // costs no timer-wheel operation in the steady state. When the deadline passes, the connection's task is
 // cancelled where it waits.
 #include <corio/http/server.hpp>
+#include <corio/http/url.hpp>
 
 #include <corio/detail/timer.hpp>
 #include <corio/spawn.hpp>
@@ -67,32 +68,6 @@ void append_hex(std::string& out, std::uint64_t v) {
     char buf[24];
     auto r = std::to_chars(buf, buf + sizeof buf, v, 16);
     out.append(buf, r.ptr);
-}
-
-int hex_value(char c) noexcept {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-/// Decodes %XX (and '+' as a space, for query strings); a malformed escape is kept as is.
-void percent_decode(std::string_view in, std::string& out, bool plus_as_space) {
-    out.clear();
-    out.reserve(in.size());
-    for (std::size_t i = 0; i < in.size(); ++i) {
-        char c = in[i];
-        if (c == '%' && i + 2 < in.size()) {
-            int hi = hex_value(in[i + 1]);
-            int lo = hex_value(in[i + 2]);
-            if (hi >= 0 && lo >= 0) {
-                out.push_back(static_cast<char>(hi * 16 + lo));
-                i += 2;
-                continue;
-            }
-        }
-        out.push_back(plus_as_space && c == '+' ? ' ' : c);
-    }
 }
 
 bool is_token(std::string_view s) noexcept {
@@ -279,7 +254,7 @@ struct Request::Access {
         if (path.find('%') == std::string_view::npos) {
             r.m_path = path;
         } else {
-            percent_decode(path, r.m_decoded_path, false);
+            r.m_decoded_path = percent_decode(path);
             r.m_path = r.m_decoded_path;
         }
     }
@@ -298,22 +273,15 @@ struct Request::Access {
 
 std::optional<std::string> Request::query_param(std::string_view name) const {
     std::string_view q = m_query;
-    std::string key;
     while (!q.empty()) {
         std::size_t amp = q.find('&');
         std::string_view part = q.substr(0, amp);
         q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
         std::size_t eq = part.find('=');
         std::string_view k = part.substr(0, eq);
-        if (k.find_first_of("%+") == std::string_view::npos) {
-            if (k != name) continue;
-        } else {
-            percent_decode(k, key, true);
-            if (key != name) continue;
-        }
-        std::string value;
-        if (eq != std::string_view::npos) percent_decode(part.substr(eq + 1), value, true);
-        return value;
+        if (k.find_first_of("%+") == std::string_view::npos ? k != name : percent_decode(k, true) != name) continue;
+        if (eq == std::string_view::npos) return std::string();
+        return percent_decode(part.substr(eq + 1), true);
     }
     return std::nullopt;
 }
