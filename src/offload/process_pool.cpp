@@ -127,7 +127,7 @@ ProcessPool::~ProcessPool() { State::shut_down(std::exchange(m_state, nullptr));
 ProcessPool::Handle::Handle(State* s) noexcept : m_s(s) { ++s->refs; }
 
 ProcessPool::Handle::~Handle() {
-    if (m_s && --m_s->refs == 0) delete m_s;
+    if (m_s) State::unref(m_s);
 }
 
 // `s` is kept alive by the submit()'s Handle; the pool itself may be gone.

@@ -225,9 +225,7 @@ void ProcessPool::State::prepare_read(Worker* w) {
 Task<void> ProcessPool::State::serve(State* s, Worker* w) {
     struct Adopted {
         State* s;
-        ~Adopted() {
-            if (--s->refs == 0) delete s;
-        }
+        ~Adopted() { unref(s); }
     } adopted{s};
     s->dispatch();
     for (;;) {
@@ -327,11 +325,7 @@ void ProcessPool::State::shut_down(State* s) {
             slot = {};
         }
         if (w->pid >= 0) {
-            pp::pidfd_kill(w->pidfd);
-            siginfo_t si;
-            while (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(w->pidfd), &si, WEXITED) < 0 &&
-                   errno == EINTR) {
-            }
+            pp::kill_and_reap(w->pidfd);
             s->close_fds(w.get());
             w->pid = -1;
             ++w->generation;
@@ -345,7 +339,7 @@ void ProcessPool::State::shut_down(State* s) {
         }
     }
     s->changed();
-    if (--s->refs == 0) delete s;
+    unref(s);
 }
 
 }  // namespace corio

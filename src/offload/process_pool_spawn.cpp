@@ -173,10 +173,7 @@ void pp::spawn_async(SpawnRequest* r) {
 void pp::discard(SpawnRequest& r) noexcept {
     if (r.pid < 0) return;
     allow_blocking internal;  // a process just started: it dies at once
-    pidfd_kill(r.pidfd);
-    siginfo_t si;
-    while (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(r.pidfd), &si, WEXITED) < 0 && errno == EINTR) {
-    }
+    kill_and_reap(r.pidfd);
     ::close(r.pidfd);
     ::close(r.fd);
     r.pid = r.pidfd = r.fd = -1;

@@ -23,10 +23,12 @@
 #include <corio/spawn.hpp>
 
 #include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <memory>
 #include <string>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <utility>
 #include <vector>
@@ -39,6 +41,13 @@ namespace detail::pp {
 // Debian 12's <sys/pidfd.h> lacks extern "C": the system calls directly.
 inline int pidfd_open(pid_t pid) noexcept { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 inline void pidfd_kill(int pidfd) noexcept { ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0); }
+/// Kills the process and waits until it is reaped (blocking: the caller allows it).
+inline void kill_and_reap(int pidfd) noexcept {
+    pidfd_kill(pidfd);
+    siginfo_t si;
+    while (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &si, WEXITED) < 0 && errno == EINTR) {
+    }
+}
 
 /// A worker process to start. Every worker is started by one thread of the process, the spawner (see
 /// process_pool_spawn.cpp): the loop never waits for an exec, and PR_SET_PDEATHSIG, which follows the thread
@@ -160,12 +169,36 @@ struct ProcessPool::State {
         [[nodiscard]] std::uint64_t& claim(int slot) const noexcept { return *shm.claim(slot); }
     };
 
-    /// A job's turn to write its frame to its worker's socket (see Worker's writes).
-    struct WriteTurn final : detail::Waiter {
+    /// A wait on one of the pool's waiter lists: woken from the list, or CancelledError when the task is
+    /// cancelled before or while it waits.
+    struct ListWait : detail::Waiter {
+        bool m_cancelled = false;
+        template <detail::CorioPromise P>
+        bool park_on(detail::WaiterList& list, std::coroutine_handle<P> h) noexcept {
+            TaskNode* n = h.promise().m_node;
+            if (n->cancelled()) {
+                m_cancelled = true;
+                return false;
+            }
+            detail::park(list, this, n, h);
+            return true;
+        }
+        void leave(detail::WaiterList& list) noexcept {
+            list.remove(this);
+            m_cancelled = true;
+            detail::t_loop->schedule(m_node);
+        }
+        void await_resume() const {
+            if (m_cancelled) detail::throw_cancelled();
+        }
+    };
+
+    /// A job's turn to write its frame to its worker's socket (see Worker's writes). Once granted, end_write
+    /// must follow.
+    struct WriteTurn final : ListWait {
         State* s;
         Worker* w;
         bool big;
-        bool m_cancelled = false;
         WriteTurn(State* st, Worker* wk, bool b) noexcept : s(st), w(wk), big(b) {}
         bool await_ready() noexcept {
             if (!w->write_waiters.empty() || !s->can_write(w, big)) return false;
@@ -174,49 +207,24 @@ struct ProcessPool::State {
         }
         template <detail::CorioPromise P>
         bool await_suspend(std::coroutine_handle<P> h) noexcept {
-            TaskNode* n = h.promise().m_node;
-            if (n->cancelled()) {
-                m_cancelled = true;
-                return false;
-            }
-            detail::park(w->write_waiters, this, n, h);
-            return true;
-        }
-        void await_resume() const {  // granted (end_write must follow), unless cancelled while waiting
-            if (m_cancelled) detail::throw_cancelled();
+            return park_on(w->write_waiters, h);
         }
         void cancel() noexcept override {
-            w->write_waiters.remove(this);
-            m_cancelled = true;
-            detail::t_loop->schedule(m_node);
+            leave(w->write_waiters);
             s->admit_writers(w);
         }
     };
 
     /// Waits for any change of the pool (close() re-checks its condition).
-    struct Watch final : detail::Waiter {
+    struct Watch final : ListWait {
         State* s;
-        bool m_cancelled = false;
         explicit Watch(State* st) noexcept : s(st) {}
         bool await_ready() const noexcept { return false; }
         template <detail::CorioPromise P>
         bool await_suspend(std::coroutine_handle<P> h) noexcept {
-            TaskNode* n = h.promise().m_node;
-            if (n->cancelled()) {
-                m_cancelled = true;
-                return false;
-            }
-            detail::park(s->watchers, this, n, h);
-            return true;
+            return park_on(s->watchers, h);
         }
-        void await_resume() const {
-            if (m_cancelled) detail::throw_cancelled();
-        }
-        void cancel() noexcept override {
-            s->watchers.remove(this);
-            m_cancelled = true;
-            detail::t_loop->schedule(m_node);
-        }
+        void cancel() noexcept override { leave(s->watchers); }
     };
 
     /// Waits for a spawn request to come back. It cannot be abandoned (the request is in the waiting frame):
@@ -461,16 +469,22 @@ struct ProcessPool::State {
                 dispatch();  // room for one more
                 break;
             case Phase::running:
-                if (Worker* w = j->worker; w && w->slots[j->slot].job == j) {
-                    w->slots[j->slot].job = nullptr;  // the answer, when it comes, is dropped
-                    if (!take_back(w, j->slot, j->id) && options.kill_on_cancel &&
-                        call_state(w, j->slot, j->id) != CallState::finished)
-                        kill(w);
-                }
+                if (Worker* w = j->worker; w && w->slots[j->slot].job == j) abandon(w, j);
                 break;
             case Phase::sending:  // the task is not parked: its write sees the cancellation
             case Phase::done: return;
         }
+        finish_cancelled(j);
+    }
+    /// A cancelled job's call, sent to `w`: its answer, when it comes, is dropped; the call is taken back if
+    /// it has not started, else with kill_on_cancel its worker is killed unless the call has finished.
+    void abandon(Worker* w, Job* j) noexcept {
+        w->slots[j->slot].job = nullptr;
+        if (!take_back(w, j->slot, j->id) && options.kill_on_cancel &&
+            call_state(w, j->slot, j->id) != CallState::finished)
+            kill(w);
+    }
+    void finish_cancelled(Job* j) noexcept {
         j->cancelled = true;
         ++stats.cancelled;
         finish(j, nullptr);
@@ -520,15 +534,10 @@ struct ProcessPool::State {
                 w->draining = true;  // no more calls; killed once it has answered the ones before this
                 if (w->owed() == 0) kill(w);
             } else {
-                w->slots[j->slot].job = nullptr;
-                if (!take_back(w, j->slot, j->id) && options.kill_on_cancel &&
-                    call_state(w, j->slot, j->id) != CallState::finished)
-                    kill(w);
+                abandon(w, j);
             }
         }
-        j->cancelled = true;
-        ++stats.cancelled;
-        finish(j, nullptr);
+        finish_cancelled(j);
     }
 
     // ---- answers ----
@@ -544,6 +553,11 @@ struct ProcessPool::State {
     static Task<void> serve(State* s, Worker* w);
     /// Kills and reaps every worker, fails the jobs left, and drops the pool's reference.
     static void shut_down(State* s);
+
+    /// Drops a reference (see `refs`); the last one frees the state.
+    static void unref(State* s) noexcept {
+        if (--s->refs == 0) delete s;
+    }
 
     void check_open() const {
         if (broken) std::rethrow_exception(broken);
