@@ -31,8 +31,9 @@ void send_all_or_exit(int fd, const std::string& out) {
     }
 }
 
-void finish_frame(std::string& out, Kind kind, std::uint64_t id) {
-    put_header(out.data(), static_cast<std::uint32_t>(out.size() - 4), kind, id);
+// Completes the frame that starts at `at` in `out` and runs to its end.
+void finish_frame(std::string& out, std::size_t at, Kind kind, std::uint64_t id) {
+    put_header(out.data() + at, static_cast<std::uint32_t>(out.size() - at - 4), kind, id);
 }
 
 // Takes a call: false when the pool has taken it back (see the claim words in process_pool_wire.hpp).
@@ -46,9 +47,9 @@ bool claim(const SharedLayout& shm, std::uint8_t slot, std::uint64_t id) {
 // Runs one call; its answer frame is appended to `out` (a short notice when the result is in shared memory,
 // which is then published in the slot's words: see process_pool_wire.hpp). Returns that frame's kind.
 Kind run_call(const char* body, std::size_t n, std::uint64_t id, const SharedLayout& shm, std::uint8_t slot,
-              std::string& all) {
-    std::size_t at = all.size();
-    std::string out(k_header, '\0');
+              std::string& out) {
+    const std::size_t at = out.size();
+    out.resize(at + k_header);
     Kind kind = value;
     try {
         SerialReader r(body, n);
@@ -70,22 +71,21 @@ Kind run_call(const char* body, std::size_t n, std::uint64_t id, const SharedLay
             SerialWriter w(out);
             tramp(fn, r, w);
         }
-        if (out.size() > k_max_frame) throw SerializationError("corio::ProcessPool: the result is larger than 4 GiB");
+        if (out.size() - at > k_max_frame)
+            throw SerializationError("corio::ProcessPool: the result is larger than 4 GiB");
     } catch (...) {
-        out.resize(k_header);
+        out.resize(at + k_header);
         kind = exception;
         try {
             encode_current_exception(out);
         } catch (...) {  // out of memory while describing the error: say so, briefly
-            out.resize(k_header);
+            out.resize(at + k_header);
             SerialWriter w(out);
             w(static_cast<std::uint8_t>(ExceptionKind::bad_alloc), std::string("std::bad_alloc"), std::string(),
               std::int32_t{0});
         }
     }
-    finish_frame(out, kind, id);
-    if (at == 0) all.swap(out);
-    else all += out;
+    finish_frame(out, at, kind, id);
     return kind;
 }
 
@@ -106,7 +106,7 @@ Kind run_call(const char* body, std::size_t n, std::uint64_t id, const SharedLay
         std::string out(k_header, '\0');
         SerialWriter w(out);
         w(static_cast<std::uint32_t>(::getpid()), k_version);
-        finish_frame(out, hello, 0);
+        finish_frame(out, 0, hello, 0);
         send_all_or_exit(fd, out);
     }
 
@@ -155,7 +155,7 @@ Kind run_call(const char* body, std::size_t n, std::uint64_t id, const SharedLay
             } else {
                 std::size_t at = batch.size();
                 batch.resize(at + k_header);
-                put_header(batch.data() + at, static_cast<std::uint32_t>(k_header - 4), skipped, h.id);
+                finish_frame(batch, at, skipped, h.id);
             }
             bool may_wait = kind == value_shm && ++waiting < k_batch && next_is_whole(start) &&
                             std::chrono::steady_clock::now() - t0 < k_short;
