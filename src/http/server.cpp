@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -463,8 +464,7 @@ private:
     Task<std::size_t> read_tls(char* p, std::size_t n) {
         return m_tls.read(std::span<std::byte>(reinterpret_cast<std::byte*>(p), n));
     }
-    Task<void> write_raw(const char* p, std::size_t n);
-    Task<void> flush();
+    Task<void> flush(std::string_view tail = {});
     Task<void> fail(int status);
     Task<void> close_gracefully(bool linger);
     Task<void> send_408();
@@ -506,7 +506,7 @@ private:
             if (m_end < m_cap) return true;
         }
         if (m_cap >= m_max_buffer) return m_end < m_cap;
-        grow(std::min(m_cap * 2, m_max_buffer), 0, 0);
+        grow(std::min(m_cap * 2, m_max_buffer), 0);
         return true;
     }
     /// Room to read more of a body: keeps the head (its views), drops body bytes consumed, or grows.
@@ -516,11 +516,11 @@ private:
         std::size_t rest = m_end - m_pos;
         std::size_t cap = m_cap;
         while (head + rest + 4096 > cap) cap *= 2;
-        grow(cap, head, rest);
+        grow(cap, head);
     }
     /// Moves the current head and the unconsumed bytes to the front of a buffer of `cap` bytes (a new one
     /// if larger), rebasing the request's views.
-    void grow(std::size_t cap, std::size_t head, std::size_t rest) {
+    void grow(std::size_t cap, std::size_t head) {
         char* old = m_buf.get();
         std::unique_ptr<char[]> fresh;
         char* to = old;
@@ -536,7 +536,7 @@ private:
                 rebase_view(h.value, old + m_head_begin, to, head);
             }
         }
-        std::size_t unconsumed = head ? rest : m_end - m_pos;
+        std::size_t unconsumed = m_end - m_pos;
         std::memmove(to + head, old + m_pos, unconsumed);
         m_head_begin = 0;
         m_head_end = head;
@@ -581,33 +581,20 @@ private:
     Connection* m_later = nullptr;
 };
 
-Task<void> Connection::write_raw(const char* p, std::size_t n) {
-    if (m_is_tls) {
-        set_timeout(m_impl.opts.write_timeout);
-        co_await m_tls.write_all(std::string_view(p, n));
-        co_return;
-    }
-    while (n > 0) {
-        set_timeout(m_impl.opts.write_timeout);
-        std::size_t k = co_await corio::send(m_fd, p, n);
-        p += k;
-        n -= k;
-    }
-}
-
-Task<void> Connection::flush() {
+/// Sends m_out, then `tail` (a body too large to copy into m_out), and empties m_out.
+Task<void> Connection::flush(std::string_view tail) {
     m_phase = Phase::write;
-    if (m_is_tls) {
-        set_timeout(m_impl.opts.write_timeout);
-        co_await m_tls.write_all(m_out);
-    } else {
-        const char* p = m_out.data();
-        std::size_t n = m_out.size();
-        while (n > 0) {
+    const std::array<std::string_view, 2> pieces{m_out, tail};
+    for (std::string_view piece : pieces) {
+        if (m_is_tls) {
+            if (piece.empty()) continue;
             set_timeout(m_impl.opts.write_timeout);
-            std::size_t k = co_await corio::send(m_fd, p, n);
-            p += k;
-            n -= k;
+            co_await m_tls.write_all(piece);
+            continue;
+        }
+        while (!piece.empty()) {
+            set_timeout(m_impl.opts.write_timeout);
+            piece.remove_prefix(co_await corio::send(m_fd, piece.data(), piece.size()));
         }
     }
     if (m_out.capacity() > k_keep_capacity) std::string().swap(m_out);
@@ -740,8 +727,7 @@ Task<bool> Connection::respond(Response& r, bool head_only, bool& keep_alive) {
         if (r.body().size() <= k_copy_limit) {
             m_out.append(r.body());
         } else {
-            co_await flush();
-            co_await write_raw(r.body().data(), r.body().size());
+            co_await flush(r.body());
         }
         co_return true;
     }
