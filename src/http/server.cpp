@@ -550,7 +550,7 @@ private:
 
     // ---- responses
     void append_head(const Response& r, int status, int framing, std::uint64_t length, bool& keep_alive);
-    Response route(bool& matched);
+    const Endpoint* route(Response& refusal);
 
     Server::Impl& m_impl;
     net::TcpStream m_tcp;
@@ -569,7 +569,6 @@ private:
     Request m_req;
     std::size_t m_served = 0;
     int m_error_status = 0;
-    const Endpoint* m_endpoint = nullptr;
 
     detail::TaskNode* m_node = nullptr;
     Phase m_phase = Phase::idle;
@@ -767,20 +766,23 @@ Task<bool> Connection::respond(Response& r, bool head_only, bool& keep_alive) {
     co_return true;
 }
 
-Response Connection::route(bool& matched) {
+/// The endpoint for the request (its route and parameters set in m_req), or nullptr with `refusal` set to
+/// the 404 or 405 answer.
+const Endpoint* Connection::route(Response& refusal) {
     const RouteNode* path_node = nullptr;
     std::string_view path = Request::Access::path(m_req);
     m_values.clear();
-    matched = false;
-    if (path.empty() || path[0] != '/') return Response::text("Not Found", 404);
-    const Endpoint* e = match(&m_impl.routes, path, path.size() == 1 ? 2 : 1, m_req.method(), m_values, &path_node);
-    if (e) {
-        Request::Access::set_route(m_req, *e, m_values);
-        m_endpoint = e;
-        matched = true;
-        return {};
+    if (!path.empty() && path[0] == '/') {
+        if (const Endpoint* e =
+                match(&m_impl.routes, path, path.size() == 1 ? 2 : 1, m_req.method(), m_values, &path_node)) {
+            Request::Access::set_route(m_req, *e, m_values);
+            return e;
+        }
     }
-    if (!path_node) return Response::text("Not Found", 404);
+    if (!path_node) {
+        refusal = Response::text("Not Found", 404);
+        return nullptr;
+    }
     std::string allow;
     bool get = false, head = false;
     for (const Endpoint& ep : path_node->endpoints) {
@@ -790,9 +792,9 @@ Response Connection::route(bool& matched) {
         head = head || ep.method == "HEAD";
     }
     if (get && !head) allow.append(", HEAD");
-    Response r = Response::text("Method Not Allowed", 405);
-    r.set_header("Allow", allow);
-    return r;
+    refusal = Response::text("Method Not Allowed", 405);
+    refusal.set_header("Allow", allow);
+    return nullptr;
 }
 
 Task<void> Connection::run() {
@@ -942,13 +944,12 @@ Task<void> Connection::run() {
                 (o.max_requests_per_connection != 0 && m_served >= o.max_requests_per_connection))
                 keep_alive = false;
             const bool head_only = m_req.method() == "HEAD";
-            bool matched = false;
-            Response response = route(matched);
-            if (matched) {
+            Response response;
+            if (const Endpoint* endpoint = route(response)) {
                 std::exception_ptr error;
                 if (m_out.empty()) {
                     try {
-                        response = co_await m_endpoint->handler(m_req);
+                        response = co_await endpoint->handler(m_req);
                     } catch (const CancelledError&) {
                         throw;
                     } catch (...) {
@@ -957,7 +958,7 @@ Task<void> Connection::run() {
                 } else {
                     // Answers to earlier pipelined requests wait in m_out, to go out in one send. If this
                     // handler has to wait (it did not finish in its first run), send them now instead.
-                    auto child = spawn(m_endpoint->handler(m_req));
+                    auto child = spawn(endpoint->handler(m_req));
                     co_await RunQueuedFirst{};
                     std::exception_ptr send_error;
                     if (!child.done()) {
