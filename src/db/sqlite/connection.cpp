@@ -10,6 +10,7 @@
 // Transaction-control jobs (BEGIN, COMMIT, ROLLBACK, SAVEPOINT) are neither unlinked nor interrupted.
 
 #include "../driver.hpp"
+#include "core/loop.hpp"
 #include "errors.hpp"
 #include "result.hpp"
 #include "text.hpp"
@@ -39,14 +40,6 @@ namespace {
 using db::detail::Param;
 using steady = std::chrono::steady_clock;
 constexpr std::chrono::microseconds k_spin{50};  // a worker's wait for its next job before it sleeps
-
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    asm volatile("yield");
-#endif
-}
 
 struct Worker;
 
@@ -187,7 +180,7 @@ struct Worker {
     void spin_for_work() noexcept {
         auto until = steady::now() + k_spin;
         for (int i = 0; queued.load(std::memory_order_acquire) == 0; ++i) {
-            cpu_relax();
+            corio::detail::cpu_relax();
             if ((i & 63) == 63 && steady::now() >= until) break;
         }
     }
