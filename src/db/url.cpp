@@ -105,12 +105,10 @@ std::vector<QueryParam> parse_query(std::string_view query, std::string_view url
 }
 
 SslMode parse_sslmode(std::string_view v, std::string_view url) {
-    if (v == "disable") return SslMode::disable;
-    if (v == "allow") return SslMode::allow;
-    if (v == "prefer") return SslMode::prefer;
-    if (v == "require") return SslMode::require;
-    if (v == "verify-ca") return SslMode::verify_ca;
-    if (v == "verify-full") return SslMode::verify_full;
+    for (SslMode m : {SslMode::disable, SslMode::allow, SslMode::prefer, SslMode::require, SslMode::verify_ca,
+                      SslMode::verify_full}) {
+        if (v == to_string(m)) return m;
+    }
     fail(url, "sslmode \"" + std::string(v) +
                   "\" is not one of disable, allow, prefer, require, verify-ca, verify-full");
 }

@@ -2,6 +2,8 @@
 // IEEE floats, dates as days and timestamps as microseconds since 2000-01-01, numeric in base-10000 digits.
 #include "db/pg/codec.hpp"
 
+#include <corio/db/types.hpp>
+
 #include <algorithm>
 #include <bit>
 #include <cctype>
@@ -182,17 +184,7 @@ UuidBytes decode_uuid(std::string_view b) {
     return u;
 }
 
-std::string uuid_text(const UuidBytes& v) {
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string s;
-    s.reserve(36);
-    for (std::size_t i = 0; i < 16; ++i) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) s.push_back('-');
-        s.push_back(hex[v[i] >> 4]);
-        s.push_back(hex[v[i] & 15]);
-    }
-    return s;
-}
+std::string uuid_text(const UuidBytes& v) { return db::Uuid(v).to_string(); }
 
 UuidBytes parse_uuid(std::string_view text) {
     std::string_view t = text;

@@ -140,18 +140,6 @@ std::pair<std::string, std::string> connect_failure(std::string_view text) {
     throw ConnectionError(with_sqlstate("PostgreSQL " + where + ": cannot connect: " + message, code));
 }
 
-std::string_view sslmode_name(SslMode m) noexcept {
-    switch (m) {
-        case SslMode::disable: return "disable";
-        case SslMode::allow: return "allow";
-        case SslMode::prefer: return "prefer";
-        case SslMode::require: return "require";
-        case SslMode::verify_ca: return "verify-ca";
-        case SslMode::verify_full: return "verify-full";
-    }
-    return "prefer";
-}
-
 std::string quote_ident(std::string_view name) {
     std::string q = "\"";
     for (char c : name) {
@@ -400,7 +388,7 @@ Task<std::unique_ptr<PgConnection>> PgConnection::open(PgConfig config, PgOption
     if (!config.user.empty()) set("user", config.user);
     if (!config.password.empty()) set("password", config.password);
     if (!config.database.empty()) set("dbname", config.database);
-    set("sslmode", std::string(sslmode_name(config.sslmode)));
+    set("sslmode", std::string(db::to_string(config.sslmode)));
     if (!config.application_name.empty()) set("application_name", config.application_name);
     set("client_encoding", "UTF8");
     for (const auto& [k, v] : config.extra) {
