@@ -74,6 +74,14 @@ std::string trimmed(std::string_view s) {
     return out;
 }
 
+/// The row count of a command tag ("INSERT 0 5", "COPY 3"); 0 when it has none.
+std::uint64_t command_rows(PGresult* r) noexcept {
+    const char* t = PQcmdTuples(r);
+    std::uint64_t v = 0;
+    std::from_chars(t, t + std::strlen(t), v);
+    return v;
+}
+
 std::string error_field(const PGresult* r, int code) {
     const char* v = PQresultErrorField(r, code);
     return v ? v : "";
@@ -298,13 +306,7 @@ int PgResult::column_index(std::string_view name) const noexcept {
     return -1;
 }
 
-std::uint64_t PgResult::affected() const noexcept {
-    if (!m_res) return 0;
-    const char* t = PQcmdTuples(m_res);
-    std::uint64_t v = 0;
-    std::from_chars(t, t + std::strlen(t), v);
-    return v;
-}
+std::uint64_t PgResult::affected() const noexcept { return m_res ? command_rows(m_res) : 0; }
 
 // ---- connecting -------------------------------------------------------------------------------------------------
 
@@ -932,9 +934,21 @@ Task<PGresult*> PgConnection::next_result() {
     }
 }
 
+void PgConnection::abandon_exclusive() {
+    try {
+        throw;
+    } catch (const CancelledError&) {
+        fail("a COPY or script was cancelled");
+        release_exclusive();
+        throw;
+    } catch (...) {
+        release_exclusive();
+        throw;
+    }
+}
+
 Task<PGresult*> PgConnection::start_exclusive(std::string_view sql, bool simple) {
     co_await acquire_exclusive();
-    bool interrupted = false;
     PGresult* first = nullptr;
     try {
         m_sql.assign(sql);
@@ -947,16 +961,8 @@ Task<PGresult*> PgConnection::start_exclusive(std::string_view sql, bool simple)
         ++m_stats.queries;
         co_await flush();
         first = co_await next_result();
-    } catch (const CancelledError&) {
-        interrupted = true;
     } catch (...) {
-        release_exclusive();
-        throw;
-    }
-    if (interrupted) {
-        fail("a COPY or script was cancelled");
-        release_exclusive();
-        detail::throw_cancelled();
+        abandon_exclusive();
     }
     co_return first;
 }
@@ -965,7 +971,6 @@ Task<PGresult*> PgConnection::start_exclusive(std::string_view sql, bool simple)
 /// use, and returns the last result or raises the first error.
 Task<PgResult> PgConnection::finish_exclusive(PGresult* first, std::string_view sql) {
     PgResult last, error;
-    bool interrupted = false;
     try {
         PGresult* r = first;
         while (r) {
@@ -998,16 +1003,8 @@ Task<PgResult> PgConnection::finish_exclusive(PGresult* first, std::string_view 
             }
             r = co_await next_result();
         }
-    } catch (const CancelledError&) {
-        interrupted = true;
     } catch (...) {
-        release_exclusive();
-        throw;
-    }
-    if (interrupted) {
-        fail("a COPY or script was cancelled");
-        release_exclusive();
-        detail::throw_cancelled();
+        abandon_exclusive();
     }
     release_exclusive();
     if (error) {
@@ -1065,11 +1062,7 @@ std::optional<Notification> PgConnection::try_next_notification() {
 
 Task<Notification> PgConnection::next_notification() {
     for (;;) {
-        if (!m_notes.empty()) {
-            Notification n = std::move(m_notes.front());
-            m_notes.pop_front();
-            co_return n;
-        }
+        if (std::optional<Notification> n = try_next_notification()) co_return std::move(*n);
         check_usable();
         ensure_reader();  // it runs after we park
         ListWait w(&m_note);
@@ -1090,7 +1083,6 @@ PgCopyIn::~PgCopyIn() {
 Task<void> PgCopyIn::write(std::string_view data) {
     if (!m_conn) throw Error("pg: write() on a finished COPY");
     PgConnection* c = m_conn;
-    bool interrupted = false;
     try {
         while (!data.empty()) {
             c->check_usable();
@@ -1113,11 +1105,8 @@ Task<void> PgCopyIn::write(std::string_view data) {
             co_await c->flush();
         }
     } catch (const CancelledError&) {
-        interrupted = true;
-    }
-    if (interrupted) {
         c->fail("a COPY FROM STDIN was cancelled");
-        detail::throw_cancelled();
+        throw;
     }
 }
 
@@ -1125,7 +1114,6 @@ Task<void> PgCopyIn::end(const char* error, std::uint64_t* rows) {
     if (!m_conn) throw Error("pg: COPY already finished");
     PgConnection* c = m_conn;
     PGresult* first = nullptr;
-    bool interrupted = false;
     try {
         for (;;) {
             c->check_usable();
@@ -1140,19 +1128,11 @@ Task<void> PgCopyIn::end(const char* error, std::uint64_t* rows) {
         co_await c->flush();
         first = co_await c->next_result();
     } catch (const CancelledError&) {
-        interrupted = true;
-    }
-    if (interrupted) {
         c->fail("a COPY FROM STDIN was cancelled");
-        detail::throw_cancelled();
+        throw;
     }
     m_conn = nullptr;  // finish_exclusive releases the session
-    if (first && PQresultStatus(first) == PGRES_COMMAND_OK) {
-        const char* t = PQcmdTuples(first);
-        std::uint64_t v = 0;
-        std::from_chars(t, t + std::strlen(t), v);
-        if (rows) *rows = v;
-    }
+    if (rows && first && PQresultStatus(first) == PGRES_COMMAND_OK) *rows = command_rows(first);
     PgResult last = co_await c->finish_exclusive(first, "COPY");
 }
 
@@ -1189,7 +1169,6 @@ Task<std::optional<std::string_view>> PgCopyOut::next() {
     free_row();
     if (!m_conn) co_return std::nullopt;
     PgConnection* c = m_conn;
-    bool interrupted = false;
     PGresult* end = nullptr;
     try {
         for (;;) {
@@ -1218,20 +1197,12 @@ Task<std::optional<std::string_view>> PgCopyOut::next() {
             break;
         }
     } catch (const CancelledError&) {
-        interrupted = true;
-    }
-    if (interrupted) {
         free_row();
         c->fail("a COPY TO STDOUT was cancelled");
-        detail::throw_cancelled();
+        throw;
     }
     m_conn = nullptr;
-    if (end && PQresultStatus(end) == PGRES_COMMAND_OK) {
-        const char* t = PQcmdTuples(end);
-        std::uint64_t v = 0;
-        std::from_chars(t, t + std::strlen(t), v);
-        m_rows = v;
-    }
+    if (end && PQresultStatus(end) == PGRES_COMMAND_OK) m_rows = command_rows(end);
     PgResult last = co_await c->finish_exclusive(end, "COPY");
     co_return std::nullopt;
 }

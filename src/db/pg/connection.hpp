@@ -288,6 +288,9 @@ private:
     Task<void> wait_input();
     Task<PGresult*> start_exclusive(std::string_view sql, bool simple);
     Task<PgResult> finish_exclusive(PGresult* first, std::string_view sql);
+    /// In a handler of an exception during exclusive use: leaves it and rethrows (a cancelled COPY or script
+    /// leaves the session in an unknown state: broken).
+    [[noreturn]] void abandon_exclusive();
     void statement_failed(const Request& r, std::string_view sqlstate) noexcept;
 
     struct Statement {
