@@ -599,23 +599,15 @@ Task<void> end_level(impl::Slot* s, std::size_t level, bool commit) {
 }
 }  // namespace
 
-Task<void> Transaction::commit() {
-    if (!active()) throw_inactive("commit");
-    std::exception_ptr error;
-    try {
-        co_await end_level(m_slot, m_level, true);
-    } catch (...) {
-        error = std::current_exception();
-    }
-    m_owned.reset();
-    if (error) std::rethrow_exception(error);
-}
+Task<void> Transaction::commit() { return end(true); }
 
-Task<void> Transaction::rollback() {
-    if (!active()) throw_inactive("rollback");
+Task<void> Transaction::rollback() { return end(false); }
+
+Task<void> Transaction::end(bool commit) {
+    if (!active()) throw_inactive(commit ? "commit" : "rollback");
     std::exception_ptr error;
     try {
-        co_await end_level(m_slot, m_level, false);
+        co_await end_level(m_slot, m_level, commit);
     } catch (...) {
         error = std::current_exception();
     }

@@ -61,6 +61,8 @@ private:
     Transaction(std::shared_ptr<impl::PoolState> pool, impl::Slot* slot, std::size_t level,
                 std::uint64_t serial) noexcept;
     Task<Rows> run(std::string sql, std::vector<detail::Param> params) const;
+    /// commit() or rollback(); gives back a connection it owns, whatever the outcome.
+    Task<void> end(bool commit);
     void abandon() noexcept;
 
     std::optional<Connection> m_owned;  // the connection, when this transaction took it from the pool
