@@ -96,6 +96,32 @@ int read_pid(const std::string& path) {
     return pid;
 }
 
+/// Starts this test program again, running only `test` (a DISABLED_ one) with `env` added to the environment
+/// (GoogleTest's own variables left out) and its stdout to /dev/null; `fa` may set up more descriptors.
+pid_t spawn_child_test(const std::string& test, std::vector<std::string> env_text, posix_spawn_file_actions_t& fa) {
+    for (char** e = environ; *e; ++e)
+        if (std::strncmp(*e, "GTEST_", 6) != 0) env_text.emplace_back(*e);
+    std::vector<char*> env;
+    for (auto& e : env_text) env.push_back(e.data());
+    env.push_back(nullptr);
+    std::string filter = "--gtest_filter=" + test;
+    std::string disabled = "--gtest_also_run_disabled_tests";
+    char* argv[] = {const_cast<char*>("offload_process_pool_test"), filter.data(), disabled.data(), nullptr};
+    ::posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);  // GoogleTest's chatter
+    pid_t child = -1;
+    EXPECT_EQ(::posix_spawn(&child, "/proc/self/exe", &fa, nullptr, argv, env.data()), 0);
+    return child;
+}
+
+/// Reaps `pid` if it ends within `ms` milliseconds (its wait status in `*status`); false if it did not.
+bool reaped_within(pid_t pid, int ms, int* status = nullptr) {
+    for (int i = 0; i < ms; ++i) {
+        if (::waitpid(pid, status, WNOHANG) == pid) return true;
+        std::this_thread::sleep_for(1ms);
+    }
+    return ::waitpid(pid, status, WNOHANG) == pid;
+}
+
 // ---- functions the workers run -------------------------------------------------------------------------------
 
 int add(int a, int b) { return a + b; }
@@ -423,7 +449,6 @@ TEST(ProcessPool, AJobWaitingBehindALongOneMovesToAWorkerThatBecameIdle) {
     TempDir dir;
     auto body = [&]() -> corio::Task<void> {
         corio::ProcessPool pool(2);
-        auto pids = pool.worker_pids();
         auto slow = corio::spawn(pool.submit(announce_and_wait, dir.file("started"), dir.file("go"), 10'000));
         EXPECT_TRUE(co_await eventually([&] { return file_exists(dir.file("started")); }));
         int slow_pid = read_pid(dir.file("started"));
@@ -901,20 +926,11 @@ TEST(ProcessPool, ParentExitingLeavesNoWorkerBehind) {
     posix_spawn_file_actions_t fa;
     ::posix_spawn_file_actions_init(&fa);
     ::posix_spawn_file_actions_adddup2(&fa, p[1], 3);
-    ::posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);  // GoogleTest's chatter
-    std::vector<std::string> env_text{"CORIO_PP_TEST_PIPE=3", "CORIO_PP_TEST_DIR=" + dir.path};
-    for (char** e = environ; *e; ++e)
-        if (std::strncmp(*e, "GTEST_", 6) != 0) env_text.emplace_back(*e);
-    std::vector<char*> env;
-    for (auto& e : env_text) env.push_back(e.data());
-    env.push_back(nullptr);
-    std::string filter = "--gtest_filter=ProcessPoolChild.DISABLED_StartsAPoolThenExits";
-    std::string disabled = "--gtest_also_run_disabled_tests";
-    char* argv[] = {const_cast<char*>("offload_process_pool_test"), filter.data(), disabled.data(), nullptr};
-    pid_t child = -1;
-    ASSERT_EQ(::posix_spawn(&child, "/proc/self/exe", &fa, nullptr, argv, env.data()), 0);
+    pid_t child = spawn_child_test("ProcessPoolChild.DISABLED_StartsAPoolThenExits",
+                                   {"CORIO_PP_TEST_PIPE=3", "CORIO_PP_TEST_DIR=" + dir.path}, fa);
     ::posix_spawn_file_actions_destroy(&fa);
     ::close(p[1]);
+    ASSERT_GT(child, 0);
 
     std::string line;
     pollfd pfd{p[0], POLLIN, 0};
@@ -933,11 +949,7 @@ TEST(ProcessPool, ParentExitingLeavesNoWorkerBehind) {
     int a = 0, b = 0;
     ASSERT_EQ(std::sscanf(line.c_str(), "%d %d", &a, &b), 2) << "the child said: " << line;
     for (int pid : {a, b}) {  // the idle one sees its socket close, the busy one gets PDEATHSIG
-        bool gone = false;
-        for (int i = 0; i < 5000 && !gone; ++i) {
-            gone = ::waitpid(pid, nullptr, WNOHANG) == pid;
-            if (!gone) std::this_thread::sleep_for(1ms);
-        }
+        bool gone = reaped_within(pid, 5000);
         EXPECT_TRUE(gone) << "worker " << pid << " outlived its parent";
         if (!gone) ::kill(pid, SIGKILL), ::waitpid(pid, nullptr, 0);
     }
@@ -966,27 +978,13 @@ TEST(ProcessPoolChild, DISABLED_UsesAGlobalPool) {
 }
 
 TEST(ProcessPool, AGlobalPoolIsBuiltInEachWorkerWithoutStartingWorkersThere) {
-    std::vector<std::string> env_text{"CORIO_PP_TEST_GLOBAL_POOL=1"};
-    for (char** e = environ; *e; ++e)
-        if (std::strncmp(*e, "GTEST_", 6) != 0) env_text.emplace_back(*e);
-    std::vector<char*> env;
-    for (auto& e : env_text) env.push_back(e.data());
-    env.push_back(nullptr);
-    std::string filter = "--gtest_filter=ProcessPoolChild.DISABLED_UsesAGlobalPool";
-    std::string disabled = "--gtest_also_run_disabled_tests";
-    char* argv[] = {const_cast<char*>("offload_process_pool_test"), filter.data(), disabled.data(), nullptr};
     posix_spawn_file_actions_t fa;
     ::posix_spawn_file_actions_init(&fa);
-    ::posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);  // GoogleTest's chatter
-    pid_t child = -1;
-    ASSERT_EQ(::posix_spawn(&child, "/proc/self/exe", &fa, nullptr, argv, env.data()), 0);
+    pid_t child = spawn_child_test("ProcessPoolChild.DISABLED_UsesAGlobalPool", {"CORIO_PP_TEST_GLOBAL_POOL=1"}, fa);
     ::posix_spawn_file_actions_destroy(&fa);
+    ASSERT_GT(child, 0);
     int status = 0;
-    bool ended = false;
-    for (int i = 0; i < 30'000 && !ended; ++i) {  // 30 s at most
-        ended = ::waitpid(child, &status, WNOHANG) == child;
-        if (!ended) std::this_thread::sleep_for(1ms);
-    }
+    bool ended = reaped_within(child, 30'000, &status);
     if (!ended) {
         ::kill(child, SIGKILL);
         ::waitpid(child, &status, 0);
