@@ -131,7 +131,7 @@ public:
 
     [[nodiscard]] std::size_t size() const noexcept { return m_set->row_count(); }
     [[nodiscard]] bool empty() const noexcept { return size() == 0; }
-    /// Row k (unchecked beyond a debug assertion: use at() to check).
+    /// Row k (unchecked: use at() to check).
     [[nodiscard]] Row operator[](std::size_t k) const noexcept { return Row(m_set, k); }
     /// Row k; db::Error when out of range.
     [[nodiscard]] Row at(std::size_t k) const;

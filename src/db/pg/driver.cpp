@@ -294,10 +294,10 @@ void adapt(Cell& out, Want want) {
                (out.type == Type::timestamp && want.type == Type::timestamptz)) {
         out.type = want.type;
     } else if (out.type == Type::text && want.type == Type::uuid) {
-        try {
-            out.uuid = Uuid::parse(out.str());
+        if (auto u = Uuid::try_parse(out.str())) {
+            out.uuid = *u;
             out.type = Type::uuid;
-        } catch (const std::exception&) {
+        } else {
             out.problem = "the text is not a UUID";
         }
     }

@@ -10,28 +10,27 @@ namespace corio::db::sqlite {
 
 namespace {
 
-bool starts_with(std::string_view s, std::string_view p) noexcept { return s.substr(0, p.size()) == p; }
 bool contains(std::string_view s, std::string_view p) noexcept { return s.find(p) != std::string_view::npos; }
 
 const char* sqlstate_of_message(std::string_view m) noexcept {
     if (contains(m, "syntax error") || contains(m, "incomplete input") || contains(m, "unrecognized token"))
         return "42601";
-    if (starts_with(m, "no such table")) return "42P01";
-    if (starts_with(m, "no such column")) return "42703";
-    if (starts_with(m, "no such function") || starts_with(m, "wrong number of arguments")) return "42883";
-    if (starts_with(m, "no such index") || starts_with(m, "no such view") || starts_with(m, "no such trigger"))
+    if (m.starts_with("no such table")) return "42P01";
+    if (m.starts_with("no such column")) return "42703";
+    if (m.starts_with("no such function") || m.starts_with("wrong number of arguments")) return "42883";
+    if (m.starts_with("no such index") || m.starts_with("no such view") || m.starts_with("no such trigger"))
         return "42704";
-    if (starts_with(m, "table ") && contains(m, "already exists")) return "42P07";
-    if ((starts_with(m, "index ") || starts_with(m, "view ") || starts_with(m, "trigger ")) &&
+    if (m.starts_with("table ") && contains(m, "already exists")) return "42P07";
+    if ((m.starts_with("index ") || m.starts_with("view ") || m.starts_with("trigger ")) &&
         contains(m, "already exists"))
         return "42P07";
-    if (starts_with(m, "ambiguous column name")) return "42702";
+    if (m.starts_with("ambiguous column name")) return "42702";
     if (contains(m, "no transaction is active")) return "25P01";
-    if (starts_with(m, "cannot start a transaction within a transaction")) return "25001";
-    if (starts_with(m, "no such savepoint")) return "3B001";
-    if (starts_with(m, "too many SQL variables")) return "54023";
-    if (starts_with(m, "integer overflow")) return "22003";
-    if (starts_with(m, "datatype mismatch")) return "42804";
+    if (m.starts_with("cannot start a transaction within a transaction")) return "25001";
+    if (m.starts_with("no such savepoint")) return "3B001";
+    if (m.starts_with("too many SQL variables")) return "54023";
+    if (m.starts_with("integer overflow")) return "22003";
+    if (m.starts_with("datatype mismatch")) return "42804";
     if (contains(m, "malformed JSON")) return "22032";  // invalid_json_text
     return "HY000";
 }
