@@ -55,6 +55,18 @@ Task<std::string> scalar(PgConnection& c, std::string sql) {
     co_return r.is_null(0, 0) ? std::string("NULL") : r.get<std::string>(0, 0);
 }
 
+/// Whether awaiting a spawned task raises CancelledError.
+template <class T>
+Task<bool> raises_cancelled(corio::JoinHandle<T>& task) {
+    bool cancelled = false;
+    try {
+        (void)co_await task;
+    } catch (const corio::CancelledError&) {
+        cancelled = true;
+    }
+    co_return cancelled;
+}
+
 /// `select $1::type` with `v`, read back as T.
 template <class T>
 Task<T> echo(PgConnection& c, std::string type, T v) {
@@ -521,13 +533,7 @@ TEST_F(PgConn, CancellingAQueryPipelinedBehindAnotherLeavesTheOtherAlone) {
         auto second = corio::spawn(c->exec("select pg_sleep(10)"));
         co_await settle();
         second.cancel();
-        bool cancelled = false;
-        try {
-            PgResult r = co_await second;
-        } catch (const corio::CancelledError&) {
-            cancelled = true;
-        }
-        EXPECT_TRUE(cancelled);
+        EXPECT_TRUE(co_await raises_cancelled(second));
         PgResult r = co_await first;
         EXPECT_EQ(r.get<std::string>(0, 0), "first");
         EXPECT_EQ(co_await scalar(*c, "select 'reused'"), "reused");
@@ -543,13 +549,7 @@ TEST_F(PgConn, AQueryCancelledWhileWaitingForItsTurnIsNeverSent) {
         co_await settle();
         EXPECT_EQ(c->statistics().queries, 1u);
         waiting.cancel();
-        bool cancelled = false;
-        try {
-            PgResult r = co_await waiting;
-        } catch (const corio::CancelledError&) {
-            cancelled = true;
-        }
-        EXPECT_TRUE(cancelled);
+        EXPECT_TRUE(co_await raises_cancelled(waiting));
         PgResult r = co_await first;
         EXPECT_EQ(r.get<std::string>(0, 0), "first");
         EXPECT_EQ(c->statistics().queries, 1u);
