@@ -47,6 +47,12 @@ public:
 
     Task<void> send(std::string text) { co_await m_s.write_all(text); }
 
+    /// Sends `request` and reads its response (`head`: as response()).
+    Task<Got> ask(std::string request, bool head = false) {
+        co_await send(std::move(request));
+        co_return co_await response(head);
+    }
+
     /// Reads one response (interim ones included). `head`: it answers a HEAD request.
     Task<Got> response(bool head = false) {
         Got g;
@@ -161,17 +167,23 @@ void add_routes(http::Server& s) {
     s.route("GET", "/", [](http::Request&) -> Task<http::Response> { co_return http::Response::text("root"); });
 }
 
-/// Runs `body` against a started server with add_routes(), then shuts it down.
-template <class F>
-void with_server(http::ServerOptions options, F body) {
-    run_bounded([](http::ServerOptions options, F body) -> Task<void> {
+/// Runs `body` against a started server whose routes `routes` adds, then shuts it down.
+template <class Routes, class F>
+void with_server(http::ServerOptions options, Routes routes, F body) {
+    run_bounded([](http::ServerOptions options, Routes routes, F body) -> Task<void> {
         http::Server server(std::move(options));
-        add_routes(server);
+        routes(server);
         server.listen();
         server.start();
         co_await body(server);
         co_await server.shutdown(1s);
-    }(std::move(options), std::move(body)));
+    }(std::move(options), std::move(routes), std::move(body)));
+}
+
+/// Runs `body` against a started server with add_routes(), then shuts it down.
+template <class F>
+void with_server(http::ServerOptions options, F body) {
+    with_server(std::move(options), add_routes, std::move(body));
 }
 
 }  // namespace
@@ -179,35 +191,27 @@ void with_server(http::ServerOptions options, F body) {
 TEST(HttpServer, RoutesLiteralSegmentsBeforeParametersAndFillsParameters) {
     with_server({}, [](http::Server& server) -> Task<void> {
         auto c = co_await connect(server);
-        co_await c.send(get("/items/42"));
-        Got a = co_await c.response();
+        Got a = co_await c.ask(get("/items/42"));
         EXPECT_EQ(a.status, 200);
         EXPECT_EQ(a.body, "item 42");
         EXPECT_EQ(a["content-type"], "text/plain; charset=utf-8");
-        co_await c.send(get("/items/special"));
-        EXPECT_EQ((co_await c.response()).body, "the special item");
-        co_await c.send(get("/users/ann/posts/7"));
-        EXPECT_EQ((co_await c.response()).body, "ann/7");
-        co_await c.send(get("/"));
-        EXPECT_EQ((co_await c.response()).body, "root");
-        co_await c.send("DELETE /items/9 HTTP/1.1\r\nHost: t\r\n\r\n");
-        EXPECT_EQ((co_await c.response()).body, "deleted 9");
-        co_await c.send("PATCH /any HTTP/1.1\r\nHost: t\r\n\r\n");
-        EXPECT_EQ((co_await c.response()).body, "PATCH");
+        EXPECT_EQ((co_await c.ask(get("/items/special"))).body, "the special item");
+        EXPECT_EQ((co_await c.ask(get("/users/ann/posts/7"))).body, "ann/7");
+        EXPECT_EQ((co_await c.ask(get("/"))).body, "root");
+        EXPECT_EQ((co_await c.ask("DELETE /items/9 HTTP/1.1\r\nHost: t\r\n\r\n")).body, "deleted 9");
+        EXPECT_EQ((co_await c.ask("PATCH /any HTTP/1.1\r\nHost: t\r\n\r\n")).body, "PATCH");
     });
 }
 
 TEST(HttpServer, UnknownPathIs404AndKnownPathWithOtherMethodIs405WithAllow) {
     with_server({}, [](http::Server& server) -> Task<void> {
         auto c = co_await connect(server);
-        co_await c.send(get("/nowhere"));
-        Got a = co_await c.response();
+        Got a = co_await c.ask(get("/nowhere"));
         EXPECT_EQ(a.status, 404);
         EXPECT_EQ(a.body, "Not Found");
         co_await c.send(get("/items/"));  // a parameter never matches an empty segment
         EXPECT_EQ((co_await c.response()).status, 404);
-        co_await c.send("PUT /items/3 HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
-        Got b = co_await c.response();
+        Got b = co_await c.ask("PUT /items/3 HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
         EXPECT_EQ(b.status, 405);
         EXPECT_EQ(b["allow"], "GET, DELETE, HEAD");
         co_await c.send(get("/hello"));  // the connection is still usable
@@ -219,15 +223,13 @@ TEST(HttpServer, ReadsAndWritesJsonBodies) {
     with_server({}, [](http::Server& server) -> Task<void> {
         auto c = co_await connect(server);
         std::string body = R"({"a": 2, "b": 40})";
-        co_await c.send("POST /json HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: " +
+        Got a = co_await c.ask("POST /json HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: " +
                         std::to_string(body.size()) + "\r\n\r\n" + body);
-        Got a = co_await c.response();
         EXPECT_EQ(a.status, 201);
         EXPECT_EQ(a["content-type"], "application/json");
         EXPECT_EQ(nlohmann::json::parse(a.body), nlohmann::json({{"sum", 42}}));
         EXPECT_EQ(a["content-length"], std::to_string(a.body.size()));
-        co_await c.send("POST /json HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n{oops");
-        Got b = co_await c.response();
+        Got b = co_await c.ask("POST /json HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n{oops");
         EXPECT_EQ(b.status, 400);
         EXPECT_NE(b.body.find("invalid JSON in the request body"), std::string::npos) << b.body;
     });
@@ -236,8 +238,7 @@ TEST(HttpServer, ReadsAndWritesJsonBodies) {
 TEST(HttpServer, HeadRunsTheGetRouteAndSendsNoBody) {
     with_server({}, [](http::Server& server) -> Task<void> {
         auto c = co_await connect(server);
-        co_await c.send("HEAD /items/5 HTTP/1.1\r\nHost: t\r\n\r\n");
-        Got a = co_await c.response(true);
+        Got a = co_await c.ask("HEAD /items/5 HTTP/1.1\r\nHost: t\r\n\r\n", true);
         EXPECT_EQ(a.status, 200);
         EXPECT_EQ(a["content-length"], "6");  // what GET would send
         EXPECT_EQ(a.body, "");
@@ -251,8 +252,7 @@ TEST(HttpServer, KeepsAConnectionAliveForManyRequestsWithDateAndServerHeaders) {
     with_server({}, [](http::Server& server) -> Task<void> {
         auto c = co_await connect(server);
         for (int i = 0; i < 20; ++i) {
-            co_await c.send(get("/items/" + std::to_string(i)));
-            Got a = co_await c.response();
+            Got a = co_await c.ask(get("/items/" + std::to_string(i)));
             EXPECT_EQ(a.body, "item " + std::to_string(i));
             EXPECT_EQ(a["server"], "corio");
             EXPECT_EQ(a["date"].size(), 29u) << a["date"];
@@ -263,8 +263,7 @@ TEST(HttpServer, KeepsAConnectionAliveForManyRequestsWithDateAndServerHeaders) {
         EXPECT_EQ(st.connections_total, 1u);
         EXPECT_EQ(st.requests, 20u);
         // HTTP/1.0 with keep-alive asked for.
-        co_await c.send("GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
-        Got b = co_await c.response();
+        Got b = co_await c.ask("GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
         EXPECT_EQ(b["connection"], "keep-alive");
         co_await c.send("GET /hello HTTP/1.0\r\n\r\n");  // HTTP/1.0 default: close
         Got d = co_await c.response();
@@ -310,8 +309,7 @@ TEST(HttpServer, AssemblesAChunkedRequestBodyArrivingInPieces) {
 }
 
 TEST(HttpServer, StreamsAResponseChunkedAndCloseDelimitedForHttp10) {
-    run_bounded([]() -> Task<void> {
-        http::Server server;
+    with_server({}, [](http::Server& server) {
         server.route("GET", "/stream", [](http::Request&) -> Task<http::Response> {
             auto n = std::make_shared<int>(0);
             co_return http::Response::stream(
@@ -322,11 +320,9 @@ TEST(HttpServer, StreamsAResponseChunkedAndCloseDelimitedForHttp10) {
                 },
                 200, "text/plain");
         });
-        server.listen();
-        server.start();
+    }, [](http::Server& server) -> Task<void> {
         auto c = co_await connect(server);
-        co_await c.send(get("/stream"));
-        Got a = co_await c.response();
+        Got a = co_await c.ask(get("/stream"));
         EXPECT_EQ(a["transfer-encoding"], "chunked");
         EXPECT_FALSE(a.has("content-length"));
         EXPECT_EQ(a.body, "piece0;piece1;piece2;");
@@ -339,8 +335,7 @@ TEST(HttpServer, StreamsAResponseChunkedAndCloseDelimitedForHttp10) {
         EXPECT_NE(raw.find("Connection: close\r\n"), std::string::npos) << raw;
         EXPECT_EQ(raw.find("Transfer-Encoding"), std::string::npos) << raw;
         EXPECT_EQ(raw.substr(raw.size() - 21), "piece0;piece1;piece2;");
-        co_await server.shutdown();
-    }());
+    });
 }
 
 TEST(HttpServer, AnswersExpect100ContinueBeforeTheBodyAnd413WhenTooLarge) {
@@ -349,14 +344,12 @@ TEST(HttpServer, AnswersExpect100ContinueBeforeTheBodyAnd413WhenTooLarge) {
         co_await c.send("POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
         Got interim = co_await c.response();
         EXPECT_EQ(interim.status, 100);
-        co_await c.send("12345");
-        Got a = co_await c.response();
+        Got a = co_await c.ask("12345");
         EXPECT_EQ(a.status, 200);
         EXPECT_EQ(a.body, "12345");
 
         auto d = co_await connect(server);
-        co_await d.send("POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 500\r\n\r\n");
-        Got b = co_await d.response();
+        Got b = co_await d.ask("POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 500\r\n\r\n");
         EXPECT_EQ(b.status, 413);
         EXPECT_EQ(b["connection"], "close");
         EXPECT_TRUE(co_await d.closed());
@@ -370,8 +363,7 @@ TEST(HttpServer, AnswersExpect100ContinueBeforeTheBodyAnd413WhenTooLarge) {
 TEST(HttpServer, RejectsABodyOverTheLimitWith413AndCloses) {
     with_server({.max_body_size = 10}, [](http::Server& server) -> Task<void> {
         auto c = co_await connect(server);
-        co_await c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 20\r\n\r\n01234567890123456789");
-        Got a = co_await c.response();
+        Got a = co_await c.ask("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 20\r\n\r\n01234567890123456789");
         EXPECT_EQ(a.status, 413);
         EXPECT_TRUE(co_await c.closed());
 
@@ -389,14 +381,12 @@ TEST(HttpServer, RejectsOversizedHeadersWith431AndLongRequestLinesWith414) {
     o.limits.max_start_line = 256;
     with_server(o, [](http::Server& server) -> Task<void> {
         auto c = co_await connect(server);
-        co_await c.send(get("/hello", "X-Big: " + std::string(2000, 'a') + "\r\n"));
-        Got a = co_await c.response();
+        Got a = co_await c.ask(get("/hello", "X-Big: " + std::string(2000, 'a') + "\r\n"));
         EXPECT_EQ(a.status, 431);
         EXPECT_TRUE(co_await c.closed());
 
         auto d = co_await connect(server);
-        co_await d.send(get("/" + std::string(600, 'p')));
-        EXPECT_EQ((co_await d.response()).status, 414);
+        EXPECT_EQ((co_await d.ask(get("/" + std::string(600, 'p')))).status, 414);
         EXPECT_TRUE(co_await d.closed());
     });
 }
@@ -404,15 +394,13 @@ TEST(HttpServer, RejectsOversizedHeadersWith431AndLongRequestLinesWith414) {
 TEST(HttpServer, AnswersGarbageWith400AndCloses) {
     with_server({}, [](http::Server& server) -> Task<void> {
         auto c = co_await connect(server);
-        co_await c.send("HELLO THERE\r\n\r\n");
-        Got a = co_await c.response();
+        Got a = co_await c.ask("HELLO THERE\r\n\r\n");
         EXPECT_EQ(a.status, 400);
         EXPECT_EQ(a["connection"], "close");
         EXPECT_TRUE(co_await c.closed());
 
         auto e = co_await connect(server);  // HTTP/1.1 without Host
-        co_await e.send("GET /hello HTTP/1.1\r\n\r\n");
-        EXPECT_EQ((co_await e.response()).status, 400);
+        EXPECT_EQ((co_await e.ask("GET /hello HTTP/1.1\r\n\r\n")).status, 400);
         EXPECT_TRUE(co_await e.closed());
 
         auto d = co_await connect(server);  // ambiguous framing
@@ -433,27 +421,22 @@ TEST(HttpServer, AnswersAHandlerExceptionWith500AndReportsOnlyItsType) {
             reports.push_back(std::string(method) + " " + std::string(route) + " " + x.what());
         }
     };
-    run_bounded([](http::ServerOptions o) -> Task<void> {
-        http::Server server(std::move(o));
+    with_server(std::move(o), [](http::Server& server) {
         server.route("GET", "/boom/{x}", [](http::Request&) -> Task<http::Response> {
             co_await corio::yield();
             throw std::runtime_error("secret password 1234");
         });
         server.route("GET", "/ok", [](http::Request&) -> Task<http::Response> { co_return http::Response::text("ok"); });
-        server.listen();
-        server.start();
+    }, [](http::Server& server) -> Task<void> {
         auto c = co_await connect(server);
-        co_await c.send(get("/boom/1"));
-        Got a = co_await c.response();
+        Got a = co_await c.ask(get("/boom/1"));
         EXPECT_EQ(a.status, 500);
         EXPECT_EQ(a.body, "Internal Server Error");
         EXPECT_EQ(a.body.find("secret"), std::string::npos);
-        co_await c.send(get("/ok"));
-        EXPECT_EQ((co_await c.response()).body, "ok");
+        EXPECT_EQ((co_await c.ask(get("/ok"))).body, "ok");
         EXPECT_EQ(server.statistics().handler_errors, 1u);
         EXPECT_EQ(server.statistics().responses_by_class[5], 1u);
-        co_await server.shutdown();
-    }(std::move(o)));
+    });
     ASSERT_EQ(reports.size(), 1u);
     EXPECT_EQ(reports[0], "GET /boom/{x} secret password 1234");
 }
@@ -479,11 +462,9 @@ TEST(HttpServer, HeaderTimeoutAnswers408ToAStalledClient) {
 TEST(HttpServer, KeepaliveTimeoutClosesAnIdleConnection) {
     with_server({.keepalive_timeout = 150ms}, [](http::Server& server) -> Task<void> {
         auto c = co_await connect(server);
-        co_await c.send(get("/hello"));
-        EXPECT_EQ((co_await c.response()).status, 200);
+        EXPECT_EQ((co_await c.ask(get("/hello"))).status, 200);
         co_await corio::sleep(50ms);  // not idle long enough yet
-        co_await c.send(get("/hello"));
-        EXPECT_EQ((co_await c.response()).status, 200);
+        EXPECT_EQ((co_await c.ask(get("/hello"))).status, 200);
         auto t0 = corio::Clock::now();
         EXPECT_TRUE(co_await c.closed());
         auto waited = corio::Clock::now() - t0;
@@ -497,8 +478,7 @@ TEST(HttpServer, ClosesAfterMaxRequestsPerConnection) {
     with_server({.max_requests_per_connection = 3}, [](http::Server& server) -> Task<void> {
         auto c = co_await connect(server);
         for (int i = 1; i <= 3; ++i) {
-            co_await c.send(get("/hello"));
-            Got a = co_await c.response();
+            Got a = co_await c.ask(get("/hello"));
             EXPECT_EQ(a.status, 200);
             EXPECT_EQ(a["connection"], i == 3 ? "close" : "");
         }
@@ -509,13 +489,11 @@ TEST(HttpServer, ClosesAfterMaxRequestsPerConnection) {
 TEST(HttpServer, RejectsConnectionsBeyondMaxConnections) {
     with_server({.max_connections = 1}, [](http::Server& server) -> Task<void> {
         auto a = co_await connect(server);
-        co_await a.send(get("/hello"));
-        EXPECT_EQ((co_await a.response()).status, 200);
+        EXPECT_EQ((co_await a.ask(get("/hello"))).status, 200);
         auto b = co_await connect(server);
         EXPECT_TRUE(co_await b.closed());
         EXPECT_EQ(server.statistics().connections_rejected, 1u);
-        co_await a.send(get("/hello"));
-        EXPECT_EQ((co_await a.response()).status, 200);
+        EXPECT_EQ((co_await a.ask(get("/hello"))).status, 200);
     });
 }
 
@@ -524,8 +502,7 @@ TEST(HttpServer, QueryAndPercentDecodedPath) {
         auto c = co_await connect(server);
         co_await c.send(get("/sea%72ch?q=a+b%26c&x=1", "X-Tag: t1\r\n"));
         EXPECT_EQ((co_await c.response()).body, "/search|q=a+b%26c&x=1|a b&c|-|t1");
-        co_await c.send(get("/items/a%20b"));
-        EXPECT_EQ((co_await c.response()).body, "item a b");
+        EXPECT_EQ((co_await c.ask(get("/items/a%20b"))).body, "item a b");
         co_await c.send("GET http://example.com/hello HTTP/1.1\r\nHost: example.com\r\n\r\n");  // absolute form
         EXPECT_EQ((co_await c.response()).body, "hi");
     });
@@ -542,8 +519,7 @@ TEST(HttpServer, GracefulShutdownFinishesInFlightRequestsAndRefusesNewConnection
         auto address = server.listen();
         server.start();
         auto idle = co_await connect(server);
-        co_await idle.send(get("/fast"));
-        EXPECT_EQ((co_await idle.response()).body, "f");
+        EXPECT_EQ((co_await idle.ask(get("/fast"))).body, "f");
         auto busy = co_await connect(server);
         co_await busy.send(get("/slow"));
         co_await corio::sleep(50ms);  // the slow handler is running
@@ -597,8 +573,7 @@ TEST(HttpServer, ServeReturnsAfterShutdown) {
         server.listen();
         auto serving = corio::spawn(server.serve());
         auto c = co_await connect(server);
-        co_await c.send(get("/hello"));
-        EXPECT_EQ((co_await c.response()).body, "hi");
+        EXPECT_EQ((co_await c.ask(get("/hello"))).body, "hi");
         co_await server.shutdown();
         EXPECT_TRUE(serving.done());
         co_await serving;
@@ -617,15 +592,13 @@ TEST(HttpServer, ServesHttpsWithTheGivenCertificate) {
         server.start();
         auto tcp = co_await net::TcpStream::connect(net::SocketAddress::ip("127.0.0.1", server.port()));
         RawClient<net::TlsStream> c(co_await net::TlsStream::connect(std::move(tcp), client_ctx, "127.0.0.1"));
-        co_await c.send(get("/items/7"));
-        Got a = co_await c.response();
+        Got a = co_await c.ask(get("/items/7"));
         EXPECT_EQ(a.status, 200);
         EXPECT_EQ(a.body, "item 7");
         std::string body(50'000, 'z');
         co_await c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 50000\r\n\r\n" + body);
         EXPECT_EQ((co_await c.response()).body.size(), 50'000u);
-        co_await c.send(get("/hello", "Connection: close\r\n"));
-        EXPECT_EQ((co_await c.response()).body, "hi");
+        EXPECT_EQ((co_await c.ask(get("/hello", "Connection: close\r\n"))).body, "hi");
         EXPECT_TRUE(co_await c.closed());  // close_notify
         co_await server.shutdown();
     }(server_ctx, client_ctx));
@@ -663,9 +636,8 @@ TEST(HttpServer, RejectsMalformedRoutes) {
 }
 
 TEST(HttpServer, ParamOfAnUnknownNameThrowsOutOfRangeNamingIt) {
-    run_bounded([]() -> Task<void> {
-        http::Server server;
-        std::string what;
+    std::string what;
+    with_server({}, [&what](http::Server& server) {
         server.route("GET", "/p/{id}", [&what](http::Request& r) -> Task<http::Response> {
             try {
                 (void)r.param("nope");
@@ -674,21 +646,17 @@ TEST(HttpServer, ParamOfAnUnknownNameThrowsOutOfRangeNamingIt) {
             }
             co_return http::Response::text(std::string(r.param("id")));
         });
-        server.listen();
-        server.start();
+    }, [&what](http::Server& server) -> Task<void> {
         auto c = co_await connect(server);
-        co_await c.send(get("/p/x"));
-        EXPECT_EQ((co_await c.response()).body, "x");
+        EXPECT_EQ((co_await c.ask(get("/p/x"))).body, "x");
         EXPECT_NE(what.find("\"nope\""), std::string::npos) << what;
-        co_await server.shutdown();
-    }());
+    });
 }
 
 TEST(HttpServer, BodyTimeoutAnswers408WhenTheBodyStalls) {
     with_server({.body_timeout = 150ms}, [](http::Server& server) -> Task<void> {
         auto c = co_await connect(server);
-        co_await c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
-        Got a = co_await c.response();
+        Got a = co_await c.ask("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
         EXPECT_EQ(a.status, 408);
         EXPECT_TRUE(co_await c.closed());
         EXPECT_EQ(server.statistics().timeouts, 1u);
@@ -696,18 +664,15 @@ TEST(HttpServer, BodyTimeoutAnswers408WhenTheBodyStalls) {
 }
 
 TEST(HttpServer, SendsLargeBodiesWholeAndDropsAClientThatStopsReading) {
-    run_bounded([]() -> Task<void> {
-        http::Server server({.write_timeout = 200ms});
+    with_server({.write_timeout = 200ms}, [](http::Server& server) {
         server.route("GET", "/big/{mb}", [](http::Request& r) -> Task<http::Response> {
             std::string body(std::stoul(std::string(r.param("mb"))) << 20, 'b');
             for (std::size_t i = 0; i < body.size(); i += 4096) body[i] = static_cast<char>('a' + (i / 4096) % 26);
             co_return http::Response(200, std::move(body));
         });
-        server.listen();
-        server.start();
+    }, [](http::Server& server) -> Task<void> {
         auto c = co_await connect(server);
-        co_await c.send(get("/big/1"));
-        Got a = co_await c.response();
+        Got a = co_await c.ask(get("/big/1"));
         EXPECT_EQ(a.body.size(), 1u << 20);
         bool pattern = true;
         for (std::size_t i = 0; i < a.body.size(); i += 4096) pattern = pattern && a.body[i] == static_cast<char>('a' + (i / 4096) % 26);
@@ -719,13 +684,11 @@ TEST(HttpServer, SendsLargeBodiesWholeAndDropsAClientThatStopsReading) {
         co_await d.send(get("/big/8"));
         for (int i = 0; i < 100 && server.statistics().timeouts == 0; ++i) co_await corio::sleep(20ms);
         EXPECT_EQ(server.statistics().timeouts, 1u);
-        co_await server.shutdown();
-    }());
+    });
 }
 
 TEST(HttpServer, KeepsTheHeadValidWhileALargeBodyMovesTheBuffer) {
-    run_bounded([]() -> Task<void> {
-        http::Server server;
+    with_server({}, [](http::Server& server) {
         server.route("POST", "/inspect", [](http::Request& r) -> Task<http::Response> {
             std::string out = std::string(r.method()) + " " + std::string(r.target()) + " " +
                               std::string(r.header("x-tag").value_or("?")) + " " +
@@ -734,8 +697,7 @@ TEST(HttpServer, KeepsTheHeadValidWhileALargeBodyMovesTheBuffer) {
             co_return http::Response::text(out);
         });
         server.route("GET", "/hello", [](http::Request&) -> Task<http::Response> { co_return http::Response::text("hi"); });
-        server.listen();
-        server.start();
+    }, [](http::Server& server) -> Task<void> {
         // The second head starts after the first request in the buffer (so compacting moves it), or is
         // nearly as large as the grown buffer (so the body needs a new one).
         for (std::size_t pad : {std::size_t(200), std::size_t(30'000)}) {
@@ -747,11 +709,9 @@ TEST(HttpServer, KeepsTheHeadValidWhileALargeBodyMovesTheBuffer) {
                 co_await c.send("1388\r\n" + std::string(5000, static_cast<char>('a' + i)) + "\r\n");
                 co_await corio::sleep(1ms);
             }
-            co_await c.send("0\r\n\r\n");
-            EXPECT_EQ((co_await c.response()).body, "POST /inspect?x=1 tagged " + std::to_string(pad) + " 60000");
+            EXPECT_EQ((co_await c.ask("0\r\n\r\n")).body, "POST /inspect?x=1 tagged " + std::to_string(pad) + " 60000");
         }
-        co_await server.shutdown();
-    }());
+    });
 }
 
 TEST(HttpServer, ParsesARequestArrivingOneByteAtATime) {
@@ -766,15 +726,13 @@ TEST(HttpServer, ParsesARequestArrivingOneByteAtATime) {
 }
 
 TEST(HttpServer, ASlowHandlerDoesNotHoldBackTheAnswersPipelinedBeforeIt) {
-    run_bounded([]() -> Task<void> {
-        http::Server server;
+    with_server({}, [](http::Server& server) {
         server.route("GET", "/fast", [](http::Request&) -> Task<http::Response> { co_return http::Response::text("f"); });
         server.route("GET", "/slow", [](http::Request&) -> Task<http::Response> {
             co_await corio::sleep(300ms);
             co_return http::Response::text("s");
         });
-        server.listen();
-        server.start();
+    }, [](http::Server& server) -> Task<void> {
         auto c = co_await connect(server);
         auto t0 = corio::Clock::now();
         co_await c.send(get("/fast") + get("/fast") + get("/slow") + get("/fast"));
@@ -784,8 +742,7 @@ TEST(HttpServer, ASlowHandlerDoesNotHoldBackTheAnswersPipelinedBeforeIt) {
         EXPECT_EQ((co_await c.response()).body, "s");
         EXPECT_EQ((co_await c.response()).body, "f");
         EXPECT_GE(corio::Clock::now() - t0, 250ms);
-        co_await server.shutdown();
-    }());
+    });
 }
 
 TEST(HttpServer, DestroyingARunningServerClosesItsConnections) {
