@@ -197,30 +197,6 @@ void ProcessPool::State::parse(Worker* w) {
     }
 }
 
-// Room for the next read: at least 64 KiB, or the rest of a larger frame.
-void ProcessPool::State::prepare_read(Worker* w) {
-    constexpr std::size_t k_chunk = 64 * 1024;
-    if (w->in_start == w->in_end) {
-        w->in_start = w->in_end = 0;
-    } else if (w->in_start > 0 && w->in.size() - w->in_end < k_chunk) {
-        std::memmove(w->in.data(), w->in.data() + w->in_start, w->in_end - w->in_start);
-        w->in_end -= w->in_start;
-        w->in_start = 0;
-    }
-    std::size_t want = w->in_end + k_chunk;
-    if (w->in_end - w->in_start >= 4) {
-        std::uint32_t n;
-        std::memcpy(&n, w->in.data() + w->in_start, 4);
-        want = std::max(want, w->in_start + 4 + std::size_t{n});
-    }
-    if (w->in.size() < want) {
-        w->in.resize(want);
-    } else if (w->in.size() > (std::size_t{1} << 20) && w->in_end == 0) {  // a big answer has gone
-        w->in.resize(k_chunk);
-        w->in.shrink_to_fit();
-    }
-}
-
 // attach() counted this reader and took a reference for it before it first runs; it gives both back here.
 Task<void> ProcessPool::State::serve(State* s, Worker* w) {
     struct Adopted {
@@ -273,7 +249,7 @@ Task<void> ProcessPool::State::serve(State* s, Worker* w) {
             s->reap(w);
             continue;
         }
-        s->prepare_read(w);
+        pp::make_room(w->in, w->in_start, w->in_end);
         std::size_t n = 0;
         bool eof = false;
         try {

@@ -547,7 +547,6 @@ struct ProcessPool::State {
     void deliver(Job* j, const char* payload, std::size_t len, bool exception) noexcept;
     void on_frame(Worker* w, const pp::Header& h, const char* payload, std::size_t len);
     void parse(Worker* w);
-    void prepare_read(Worker* w);
 
     void attach();
     static Task<void> serve(State* s, Worker* w);

@@ -8,6 +8,7 @@
 #include <dlfcn.h>
 #include <link.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <new>
@@ -88,6 +89,29 @@ const std::string& ref_of(const void* code) {
 }  // namespace
 
 namespace pp {
+
+void make_room(std::string& in, std::size_t& start, std::size_t& end) {
+    constexpr std::size_t k_chunk = 64 * 1024;
+    if (start == end) {
+        start = end = 0;
+    } else if (start > 0 && in.size() - end < k_chunk) {
+        std::memmove(in.data(), in.data() + start, end - start);
+        end -= start;
+        start = 0;
+    }
+    std::size_t want = end + k_chunk;
+    if (end - start >= 4) {
+        std::uint32_t n;
+        std::memcpy(&n, in.data() + start, 4);
+        want = std::max(want, start + 4 + std::size_t{n});
+    }
+    if (in.size() < want) {
+        in.resize(want);
+    } else if (in.size() > (std::size_t{1} << 20) && end == 0) {  // a large frame has gone
+        in.resize(k_chunk);
+        in.shrink_to_fit();
+    }
+}
 
 void write_call_refs(SerialWriter& w, Trampoline tramp, const void* fn) {
     const std::string& t = ref_of(reinterpret_cast<const void*>(tramp));

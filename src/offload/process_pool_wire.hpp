@@ -97,6 +97,11 @@ enum class ExceptionKind : std::uint8_t {
     system_error_system, corio_error, serialization_error, count
 };
 
+/// Either side: makes room in `in` for the next read after its bytes [start, end), not yet parsed: at least
+/// 64 KiB, or the rest of the frame that begins at `start` when larger; the bytes move to the front when the
+/// room left is short, and a buffer grown past 1 MiB for a large frame shrinks back once it is empty.
+void make_room(std::string& in, std::size_t& start, std::size_t& end);
+
 /// Pool side: writes the code references that start a call body.
 void write_call_refs(SerialWriter& w, Trampoline tramp, const void* fn);
 

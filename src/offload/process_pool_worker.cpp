@@ -15,7 +15,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <vector>
 
 namespace corio::detail::pp {
 
@@ -110,7 +109,7 @@ Kind run_call(const char* body, std::size_t n, std::uint64_t id, const SharedLay
         send_all_or_exit(fd, out);
     }
 
-    std::vector<char> in(64 * 1024);
+    std::string in;
     std::size_t start = 0, end = 0;
     // Answers in shared memory may wait here while the calls are short and more are already in: they go out
     // together, and the pool wakes up once for them.
@@ -171,24 +170,7 @@ Kind run_call(const char* body, std::size_t n, std::uint64_t id, const SharedLay
             batch.clear();
             waiting = 0;
         }
-        if (start == end) {
-            start = end = 0;
-        } else if (start > 0) {
-            std::memmove(in.data(), in.data() + start, end - start);
-            end -= start;
-            start = 0;
-        }
-        std::size_t want = 64 * 1024;
-        if (end >= 4) {
-            std::uint32_t n;
-            std::memcpy(&n, in.data(), 4);
-            want = std::max(want, 4 + std::size_t{n});
-        }
-        if (in.size() < want) in.resize(want);
-        else if (in.size() > (1u << 20) && want <= 64 * 1024 && end <= 64 * 1024) {  // a big call has gone
-            in.resize(64 * 1024);
-            in.shrink_to_fit();
-        }
+        make_room(in, start, end);
         ssize_t got = ::read(fd, in.data() + end, in.size() - end);
         if (got < 0 && errno == EINTR) continue;
         if (got <= 0) {  // the pool closed our socket (close(), or the parent died): done
