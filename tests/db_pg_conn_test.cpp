@@ -153,7 +153,7 @@ TEST_F(PgConn, AWrongPasswordIsAClearConnectionError) {
 TEST_F(PgConn, ARefusedPortAndAServerThatNeverAnswersFailWithinTheTimeout) {
     auto [refused, silent, took] = run_bounded([&]() -> Task<std::tuple<std::string, std::string, milliseconds>> {
         db::PgConfig c = tcp();
-        c.port = free_pg_port();
+        c.port = free_port();
         std::string a, b;
         try {
             auto conn = co_await PgConnection::connect(c);

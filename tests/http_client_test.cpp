@@ -179,18 +179,16 @@ std::string gzip(const std::string& data) {
     return out;
 }
 
-template <class E, class F>
-std::string expect_error(F&& body) {
+/// Awaits `task`, which must raise E: returns its message ("no exception" when it returned; another
+/// exception propagates and fails the test).
+template <class E, class T>
+Task<std::string> error_of(Task<T> task) {
     try {
-        body();
+        (void)co_await std::move(task);
     } catch (const E& e) {
-        return e.what();
-    } catch (const std::exception& e) {
-        ADD_FAILURE() << "unexpected " << typeid(e).name() << ": " << e.what();
-        return {};
+        co_return std::string(e.what());
     }
-    ADD_FAILURE() << "no exception";
-    return {};
+    co_return std::string("no exception");
 }
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
@@ -357,29 +355,14 @@ TEST(HttpClient, DecodesGzipAndDeflateAndRejectsCorruptStreams) {
         EXPECT_EQ((co_await client.get(server.url("/gzip"))).body(), text);
         EXPECT_EQ((co_await client.get(server.url("/twice"))).body(), "first,second");
         EXPECT_EQ((co_await client.get(server.url("/deflate"))).body(), text);
-        std::string what;
-        try {
-            (void)co_await client.get(server.url("/garbage"));
-        } catch (const http::DecodeError& e) {
-            what = e.what();
-        }
+        std::string what = co_await error_of<http::DecodeError>(client.get(server.url("/garbage")));
         EXPECT_TRUE(contains(what, "cannot decode the gzip body") && contains(what, "/garbage")) << what;
-        what.clear();
-        try {
-            (void)co_await client.get(server.url("/truncated"));
-        } catch (const http::DecodeError& e) {
-            what = e.what();
-        }
+        what = co_await error_of<http::DecodeError>(client.get(server.url("/truncated")));
         EXPECT_TRUE(contains(what, "ends before its stream does")) << what;
         http::ClientOptions small;
         small.max_response_size = 10000;
         http::Client limited(small);
-        what.clear();
-        try {
-            (void)co_await limited.get(server.url("/gzip"));  // small on the wire, 40 KB decoded
-        } catch (const http::ResponseTooLarge& e) {
-            what = e.what();
-        }
+        what = co_await error_of<http::ResponseTooLarge>(limited.get(server.url("/gzip")));  // small on the wire, 40 KB decoded
         EXPECT_TRUE(contains(what, "once decoded")) << what;
         co_await server.stop();
     }());
@@ -459,12 +442,7 @@ TEST(HttpClient, ConnectErrorsAndRetries) {
         std::uint16_t port = corio_test::free_port();
         std::string url = "http://127.0.0.1:" + std::to_string(port) + "/x";
         http::Client plain;
-        std::string what;
-        try {
-            (void)co_await plain.get(url);
-        } catch (const http::ConnectError& e) {
-            what = e.what();
-        }
+        std::string what = co_await error_of<http::ConnectError>(plain.get(url));
         EXPECT_TRUE(contains(what, "cannot connect to 127.0.0.1:" + std::to_string(port)) && contains(what, "(GET " + url + ")"))
             << what;
         // With retries, a server that comes up during the backoff is reached.
@@ -487,12 +465,7 @@ TEST(HttpClient, ConnectErrorsAndRetries) {
         // the kernel still queues connections to it.
         co_await corio::sleep(10ms);
         // POST is not retried.
-        what.clear();
-        try {
-            (void)co_await retrying.post(url);
-        } catch (const http::ConnectError& e) {
-            what = e.what();
-        }
+        what = co_await error_of<http::ConnectError>(retrying.post(url));
         EXPECT_FALSE(what.empty());
     }());
 }
@@ -506,13 +479,8 @@ TEST(HttpClient, ConnectTimeoutCoversTheTlsHandshake) {
         o.timeout.connect = 200ms;
         http::Client client(o);
         std::string url = "https://127.0.0.1:" + std::to_string(server.listener.local_address().port()) + "/";
-        std::string what;
         auto t0 = Clock::now();
-        try {
-            (void)co_await client.get(url);
-        } catch (const http::ConnectTimeout& e) {
-            what = e.what();
-        }
+        std::string what = co_await error_of<http::ConnectTimeout>(client.get(url));
         EXPECT_TRUE(contains(what, "connecting took longer than 200 ms (GET " + url + ")")) << what;
         EXPECT_LT(Clock::now() - t0, 5s);
         EXPECT_EQ(client.statistics().connections_open, 0u);
@@ -533,12 +501,7 @@ TEST(HttpClient, PoolTimeoutAndWriteTimeout) {
         // The first request holds the only connection (its server never answers); the second waits for it.
         auto first = spawn(client.get(server.url("/a")));
         co_await corio::sleep(20ms);
-        std::string what;
-        try {
-            (void)co_await client.get(server.url("/b"));
-        } catch (const http::PoolTimeout& e) {
-            what = e.what();
-        }
+        std::string what = co_await error_of<http::PoolTimeout>(client.get(server.url("/b")));
         EXPECT_TRUE(contains(what, "waiting for a free connection took longer than 100 ms")) << what;
         first.cancel();
         try {
@@ -550,12 +513,7 @@ TEST(HttpClient, PoolTimeoutAndWriteTimeout) {
         // A body the server never reads fills the socket buffers: the write times out.
         http::RequestOptions big;
         big.content = std::string(32 << 20, 'x');
-        what.clear();
-        try {
-            (void)co_await client.post(server.url("/upload"), std::move(big));
-        } catch (const http::WriteTimeout& e) {
-            what = e.what();
-        }
+        what = co_await error_of<http::WriteTimeout>(client.post(server.url("/upload"), std::move(big)));
         EXPECT_TRUE(contains(what, "sending the request took longer than 200 ms")) << what;
         co_await server.stop();
     }());
@@ -816,12 +774,7 @@ TEST_F(HttpNginx, JsonGzipChunkedHeadAndParams) {
         http::ClientOptions small;
         small.max_response_size = 1 << 20;
         http::Client limited(small);
-        std::string what;
-        try {
-            (void)co_await limited.get(n.url("/large.bin"));
-        } catch (const http::ResponseTooLarge& e) {
-            what = e.what();
-        }
+        std::string what = co_await error_of<http::ResponseTooLarge>(limited.get(n.url("/large.bin")));
         EXPECT_TRUE(contains(what, "exceeds max_response_size (1048576 bytes)")) << what;
     }());
 }
@@ -853,12 +806,7 @@ TEST_F(HttpNginx, Redirects) {
         o.follow_redirects = true;
         o.max_redirects = 5;
         http::Client looping(o);
-        std::string what;
-        try {
-            (void)co_await looping.get(n.url("/loop"));
-        } catch (const http::TooManyRedirects& e) {
-            what = e.what();
-        }
+        std::string what = co_await error_of<http::TooManyRedirects>(looping.get(n.url("/loop")));
         EXPECT_TRUE(contains(what, "exceeded max_redirects (5)")) << what;
         // Per request.
         auto once = co_await plain.get(n.url("/r1"), {.follow_redirects = true});
@@ -892,12 +840,7 @@ TEST_F(HttpNginx, Tls) {
         EXPECT_EQ(text.body(), s_text);
         EXPECT_EQ(client.statistics().connections_created, 2u);
         http::Client untrusting;  // the system store does not know the test CA
-        std::string what;
-        try {
-            (void)co_await untrusting.get(url);
-        } catch (const http::ConnectError& e) {
-            what = e.what();
-        }
+        std::string what = co_await error_of<http::ConnectError>(untrusting.get(url));
         EXPECT_TRUE(contains(what, "certificate verify failed")) << what;
         http::Client reckless({.verify = false});  // tests only: accepts any certificate
         EXPECT_EQ((co_await reckless.get(url)).status(), 200);
@@ -983,12 +926,7 @@ TEST(HttpClient, BaseUrlAndInvalidUrls) {
         http::Client client({.base_url = server.url("/api/v1")});
         EXPECT_EQ((co_await client.get("users/1")).body(), "/api/v1/users/1");
         EXPECT_EQ((co_await client.get("/users/2")).body(), "/api/v1/users/2");
-        std::string what;
-        try {
-            (void)co_await client.get("ftp://x/");
-        } catch (const http::InvalidUrl& e) {
-            what = e.what();
-        }
+        std::string what = co_await error_of<http::InvalidUrl>(client.get("ftp://x/"));
         EXPECT_TRUE(contains(what, "unsupported URL scheme")) << what;
         co_await server.stop();
     }());
@@ -1079,12 +1017,7 @@ TEST(HttpClientServer, JsonRoundTripsStreamsAndStatusOverPlainAndTls) {
             EXPECT_THROW(missing.raise_for_status(), http::StatusError);
             http::RequestOptions quick;
             quick.timeout = http::Timeouts{.read = 100ms};
-            std::string what;
-            try {
-                (void)co_await client.get(base + "/slow", std::move(quick));
-            } catch (const http::ReadTimeout& e) {
-                what = e.what();
-            }
+            std::string what = co_await error_of<http::ReadTimeout>(client.get(base + "/slow", std::move(quick)));
             EXPECT_TRUE(contains(what, "took longer than 100 ms")) << what;
         }
         auto st = client.statistics();

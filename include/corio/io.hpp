@@ -42,6 +42,25 @@ namespace corio {
 /// Waits until `fd` is ready for `events` (POLLIN, POLLOUT, ...); returns the ready events.
 [[nodiscard]] detail::IoAwaiter<short> poll(int fd, short events);
 
+namespace detail {
+/// poll() whose result comes back raw: the ready events, or -errno (-ECANCELED when a close of the fd or
+/// a change of interest cancelled the poll) instead of an IoError. Only the task's own cancellation raises.
+/// For drivers of foreign libraries' sockets (c-ares, libpq), whose descriptors come and go under them.
+struct RawPoll {
+    IoAwaiter<short> m_io;
+    RawPoll(int fd, short events) : m_io(corio::poll(fd, events)) {}
+    bool await_ready() const noexcept { return false; }
+    template <CorioPromise P>
+    bool await_suspend(std::coroutine_handle<P> h) {
+        return m_io.await_suspend(h);
+    }
+    int await_resume() const {
+        if (m_io.m_op.m_res == -ECANCELED && m_io.m_op.m_node->cancelled()) throw_cancelled();
+        return m_io.m_op.m_res;
+    }
+};
+}  // namespace detail
+
 /// fsync(2) (or fdatasync when `datasync`) as a kernel operation under io_uring; under epoll it runs in
 /// place, so fs/ sends it to the thread pool there. As read() otherwise.
 [[nodiscard]] detail::IoAwaiter<void> fsync(int fd, bool datasync = false);

@@ -654,6 +654,17 @@ Task<Lease> acquire(Pool& pool, Origin& o, const Timeouts& t, Clock::time_point 
     }
 }
 
+/// Writes the request built in c.wbuf, then `rest` (a large body sent as it is, not copied).
+Task<void> send_request(Connection& c, std::string_view rest) {
+    if (c.tls) {
+        co_await c.tls->write_all(c.wbuf);
+        if (!rest.empty()) co_await c.tls->write_all(rest);
+    } else {
+        co_await c.tcp.write_all(c.wbuf);
+        if (!rest.empty()) co_await c.tcp.write_all(rest);
+    }
+}
+
 /// Sends the request on a leased connection and reads the response's head into ex.response.
 Task<void> exchange_once(Exchange& ex, Origin& o, std::string_view method, const Url& url, const HeaderMap& headers,
                          const std::string* body) {
@@ -673,17 +684,10 @@ Task<void> exchange_once(Exchange& ex, Origin& o, std::string_view method, const
     {
         Limit l = phase_limit(ex.timeouts.write, ex.deadline);
         std::exception_ptr error;
+        std::string_view rest = separate_body ? std::string_view(*body) : std::string_view();
         try {
-            auto send = [&](std::string_view data) -> Task<void> {
-                if (c.tls) co_await c.tls->write_all(data);
-                else co_await c.tcp.write_all(data);
-            };
-            auto send_all = [&]() -> Task<void> {
-                co_await send(c.wbuf);
-                if (separate_body) co_await send(*body);
-            };
-            if (l.d == Clock::duration::zero()) co_await send_all();
-            else co_await corio::timeout(l.d, send_all());
+            if (l.d == Clock::duration::zero()) co_await send_request(c, rest);
+            else co_await corio::timeout(l.d, send_request(c, rest));
         } catch (const CancelledError&) {
             throw;
         } catch (...) {
@@ -717,10 +721,7 @@ Task<void> exchange_once(Exchange& ex, Origin& o, std::string_view method, const
         if (st.event == Event::head && !c.parser.interim()) {
             Response::Access::head(ex.response, c.parser);
             c.begin += st.consumed;
-            if (ex.head_request || c.parser.body_kind() == BodyKind::none) {
-                // Let the parser report completion (it may have consumed nothing more).
-            }
-            co_return;
+            co_return;  // a body-less response completes at the next feed (Exchange::read_body)
         }
         c.begin += st.consumed;
         if (st.event != Event::need_data) continue;
@@ -877,10 +878,6 @@ Url resolve_url(const Pool& pool, std::string_view text, std::string_view method
         throw InvalidUrl(e.what(), method, text);
     }
 }
-
-struct PreparedBody {
-    std::optional<std::string> body;
-};
 
 void prepare_body(RequestOptions& opts, std::optional<std::string>& body) {
     int count = (opts.json ? 1 : 0) + (!opts.form.empty() ? 1 : 0) + (opts.content ? 1 : 0);

@@ -11,38 +11,13 @@ namespace corio::http {
 
 namespace {
 
-bool is_tchar(unsigned char c) noexcept {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-    switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-': case '.':
-    case '^': case '_': case '`': case '|': case '~':
-        return true;
-    default:
-        return false;
-    }
-}
-
 void check_field(std::string_view name, std::string_view value) {
-    if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) { return is_tchar(static_cast<unsigned char>(c)); }))
+    if (!is_token(name))
         throw std::invalid_argument("invalid HTTP header name: \"" + std::string(name) + "\"");
     for (char c : value)
         if (c == '\r' || c == '\n' || c == '\0')
             throw std::invalid_argument("invalid HTTP header value for " + std::string(name) +
                                         ": holds CR, LF or NUL");
-}
-
-bool has_token_in(std::string_view list, std::string_view token) noexcept {
-    while (!list.empty()) {
-        std::size_t comma = list.find(',');
-        std::string_view item = list.substr(0, comma);
-        if (std::size_t semi = item.find(';'); semi != std::string_view::npos) item = item.substr(0, semi);
-        while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-        while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
-        if (iequals(item, token)) return true;
-        if (comma == std::string_view::npos) break;
-        list.remove_prefix(comma + 1);
-    }
-    return false;
 }
 
 }  // namespace
@@ -67,7 +42,7 @@ std::vector<std::string_view> HeaderMap::get_all(std::string_view name) const {
 
 bool HeaderMap::has_token(std::string_view name, std::string_view token) const noexcept {
     for (const HeaderField& f : m_fields)
-        if (iequals(f.name, name) && has_token_in(f.value, token)) return true;
+        if (iequals(f.name, name) && list_has_token(f.value, token)) return true;
     return false;
 }
 

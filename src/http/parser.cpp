@@ -145,10 +145,17 @@ std::optional<std::string_view> Headers::get(std::string_view name) const noexce
     return std::nullopt;
 }
 
+bool is_token(std::string_view s) noexcept {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return is(c, c_token); });
+}
+
+bool list_has_token(std::string_view list, std::string_view token) noexcept {
+    return any_element(list, true, [&](std::string_view e) { return iequals(e, token); });
+}
+
 bool Headers::has_token(std::string_view name, std::string_view token) const noexcept {
     for (const Header& h : m_fields)
-        if (iequals(h.name, name) && any_element(h.value, true, [&](std::string_view e) { return iequals(e, token); }))
-            return true;
+        if (iequals(h.name, name) && list_has_token(h.value, token)) return true;
     return false;
 }
 
@@ -474,7 +481,7 @@ void MessageParser::parse_field(const char* line, std::size_t len, std::uint64_t
         m_has_te = true;
         any_element(value, false, [this, at](std::string_view coding) {
             const std::string_view name = trim(coding.substr(0, coding.find(';')));
-            if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) { return is(c, c_token); }))
+            if (!is_token(name))
                 fail(ParseError::unsupported_transfer_encoding, "invalid Transfer-Encoding", at);
             m_te_chunked = iequals(coding, "chunked");
             return false;

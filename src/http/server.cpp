@@ -71,16 +71,6 @@ void append_hex(std::string& out, std::uint64_t v) {
     out.append(buf, r.ptr);
 }
 
-bool is_token(std::string_view s) noexcept {
-    if (s.empty()) return false;
-    for (unsigned char c : s) {
-        if (c >= '0' && c <= '9') continue;
-        if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') continue;
-        if (!std::strchr("!#$%&'*+-.^_`|~", c) || c == 0) return false;
-    }
-    return true;
-}
-
 std::string exception_type(const std::exception_ptr& e) {
     try {
         std::rethrow_exception(e);

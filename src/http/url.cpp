@@ -187,7 +187,6 @@ Url Url::join(std::string_view reference) const {
     }
     if (reference.substr(0, 2) == "//") return parse(m_scheme + ":" + std::string(reference));
     Url url = *this;
-    url.m_userinfo = m_userinfo;
     if (reference.empty()) return url;
     std::string_view path = this->path();
     std::string merged;

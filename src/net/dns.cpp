@@ -439,26 +439,11 @@ struct Checkpoint {
     }
 };
 
-/// corio::poll whose -ECANCELED (the interest changed) is a result rather than an error.
-struct PollOnce {
-    detail::IoAwaiter<short> m_io;
-    PollOnce(int fd, short events) : m_io(corio::poll(fd, events)) {}
-    bool await_ready() const noexcept { return false; }
-    template <detail::CorioPromise P>
-    bool await_suspend(std::coroutine_handle<P> h) {
-        return m_io.await_suspend(h);
-    }
-    int await_resume() const {
-        if (m_io.m_op.m_res == -ECANCELED && m_io.m_op.m_node->cancelled()) detail::throw_cancelled();
-        return m_io.m_op.m_res;
-    }
-};
-
 /// Polls one c-ares socket for what c-ares wants and hands readiness to it, until c-ares stops watching it.
 Task<void> drive(std::unique_ptr<Watch> w) {
     for (;;) {
         if (w->m_closed || !w->m_impl) co_return;
-        PollOnce ready(w->m_fd, static_cast<short>((w->m_read ? POLLIN : 0) | (w->m_write ? POLLOUT : 0)));
+        detail::RawPoll ready(w->m_fd, static_cast<short>((w->m_read ? POLLIN : 0) | (w->m_write ? POLLOUT : 0)));
         w->m_op = &ready.m_io.m_op;
         int res;
         try {

@@ -4,6 +4,8 @@
 // a redirect chain and loop, a keep-alive-limited server, HTTPS with test-made certificates, and a forward
 // proxy for plain http.
 
+#include "ports.hpp"
+
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -29,33 +31,6 @@ inline std::string nginx_binary() {
     for (const char* p : {"/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"})
         if (::access(p, X_OK) == 0) return p;
     return {};
-}
-
-/// A free loopback TCP port (bound and released: the caller binds it soon after).
-inline std::uint16_t free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-        ::close(fd);
-        throw std::runtime_error("free_port: bind failed");
-    }
-    ::close(fd);
-    return ntohs(a.sin_port);
-}
-
-inline bool port_open(std::uint16_t port) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(port);
-    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    ::close(fd);
-    return ok;
 }
 
 /// The 200-byte JSON document nginx serves at /json (and benchmarks fetch).

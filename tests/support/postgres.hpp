@@ -10,6 +10,8 @@
 
 #include <libpq-fe.h>
 
+#include "ports.hpp"
+
 #include <fcntl.h>
 #include <grp.h>
 #include <netinet/in.h>
@@ -57,22 +59,6 @@ inline std::string postgres_bin_dir() {
     return best;
 }
 
-/// A free loopback TCP port (bound and released: the server binds it soon after).
-inline std::uint16_t free_pg_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-        ::close(fd);
-        throw std::runtime_error("free_pg_port: bind failed");
-    }
-    ::close(fd);
-    return ntohs(a.sin_port);
-}
-
 class Postgres {
 public:
     /// The password user (scram-sha-256 over TCP) and its password.
@@ -91,7 +77,7 @@ public:
         m_dir = tmpl;
         if (m_uid >= 0 && ::chown(m_dir.c_str(), static_cast<uid_t>(m_uid), static_cast<gid_t>(m_gid)) != 0)
             throw std::runtime_error("cannot chown " + m_dir);
-        m_port = free_pg_port();
+        m_port = free_port();
         initdb();
         start();
         sql(std::string("create role ") + k_password_user + " login password '" + k_password + "'");

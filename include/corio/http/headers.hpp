@@ -18,6 +18,13 @@ struct Header {
 /// ASCII case-insensitive equality, as header names and most tokens compare.
 [[nodiscard]] bool iequals(std::string_view a, std::string_view b) noexcept;
 
+/// Whether `s` is an HTTP token (RFC 9110 §5.6.2): a method, a header name, a transfer coding.
+[[nodiscard]] bool is_token(std::string_view s) noexcept;
+
+/// Whether the comma-separated list `list` (a field value) holds `token`, case-insensitively, ignoring
+/// whitespace and parameters after ';': list_has_token("keep-alive, Upgrade", "upgrade").
+[[nodiscard]] bool list_has_token(std::string_view list, std::string_view token) noexcept;
+
 /// The fields of a header or trailer section, in the order received (repeated names kept). Looking a name
 /// up is case-insensitive and allocates nothing.
 ///

@@ -40,22 +40,6 @@ namespace {
 constexpr std::size_t k_copy_flush_every = 256 * 1024;  // COPY IN: bytes queued in libpq before waiting for the socket
 constexpr std::uint32_t k_copy_rows_per_turn = 512;        // COPY OUT: rows returned without suspending
 
-/// corio::poll whose result is returned raw: revents, or -errno (-ECANCELED: the poll was cancelled, by a
-/// close for instance). Only the task's own cancellation raises.
-struct PollOnce {
-    detail::IoAwaiter<short> m_io;
-    PollOnce(int fd, short events) : m_io(corio::poll(fd, events)) {}
-    bool await_ready() const noexcept { return false; }
-    template <detail::CorioPromise P>
-    bool await_suspend(std::coroutine_handle<P> h) {
-        return m_io.await_suspend(h);
-    }
-    int await_resume() const {
-        if (m_io.m_op.m_res == -ECANCELED && m_io.m_op.m_node->cancelled()) detail::throw_cancelled();
-        return m_io.m_op.m_res;
-    }
-};
-
 std::string trimmed(std::string_view s) {
     while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
     while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
@@ -426,7 +410,7 @@ Task<std::unique_ptr<PgConnection>> PgConnection::open(PgConfig config, PgOption
         if (sock < 0) throw_connect_error(raw, where);
         fd.track(sock);  // re-read after every step: libpq may have moved to another socket
         if (st == PGRES_POLLING_OK) break;
-        co_await PollOnce(fd.get(), st == PGRES_POLLING_READING ? POLLIN : POLLOUT);
+        co_await ::corio::detail::RawPoll(fd.get(), st == PGRES_POLLING_READING ? POLLIN : POLLOUT);
         allow_blocking tls_files;  // an SSL handshake may read certificate files
         st = PQconnectPoll(raw);
     }
@@ -548,7 +532,7 @@ Task<void> PgConnection::reader_loop(std::shared_ptr<ReaderLink> link) {
             c->m_reader = false;
             co_return;
         }
-        PollOnce ready(c->m_fd, POLLIN);
+        ::corio::detail::RawPoll ready(c->m_fd, POLLIN);
         link->op = &ready.m_io.m_op;
         int res = 0;
         bool stopped = false, refused = false;
@@ -780,7 +764,7 @@ Task<void> PgConnection::flush() {
         }
         dispatch();
         if (rc == 0) co_return;
-        co_await PollOnce(m_fd, POLLOUT);
+        co_await ::corio::detail::RawPoll(m_fd, POLLOUT);
     }
 }
 
@@ -1093,7 +1077,7 @@ Task<void> PgCopyIn::write(std::string_view data) {
                 c->throw_broken();
             }
             if (rc == 0) {  // libpq's buffer is full: wait until the socket takes some
-                co_await PollOnce(c->m_fd, POLLOUT);
+                co_await ::corio::detail::RawPoll(c->m_fd, POLLOUT);
                 co_await c->flush();
                 continue;
             }
@@ -1123,7 +1107,7 @@ Task<void> PgCopyIn::end(const char* error, std::uint64_t* rows) {
                 c->throw_broken();
             }
             if (rc == 1) break;
-            co_await PollOnce(c->m_fd, POLLOUT);
+            co_await ::corio::detail::RawPoll(c->m_fd, POLLOUT);
         }
         co_await c->flush();
         first = co_await c->next_result();
