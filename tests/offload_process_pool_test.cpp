@@ -556,6 +556,17 @@ TEST(ProcessPool, AJobThatCallsAbortFailsWithSIGABRT) {
     run_bounded(body());
 }
 
+TEST(ProcessPool, WorkersIgnoreSigintSoCtrlCLeavesThePoolToTheProgram) {
+    auto body = []() -> corio::Task<void> {
+        corio::ProcessPool pool(1);
+        int pid = co_await pool.submit(worker_pid);
+        ::kill(pid, SIGINT);  // what Ctrl-C at a terminal sends to the whole process group
+        EXPECT_EQ(co_await pool.submit(worker_pid), pid) << "the worker died of SIGINT";
+        EXPECT_EQ(pool.statistics().crashed, 0u);
+    };
+    run_bounded(body());
+}
+
 TEST(ProcessPool, AJobThatCallsExitFailsWithItsStatus) {
     auto body = []() -> corio::Task<void> {
         corio::ProcessPool pool(1);

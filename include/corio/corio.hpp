@@ -24,6 +24,7 @@
 #include <corio/offload/thread_pool.hpp>
 #include <corio/outcome.hpp>
 #include <corio/run.hpp>
+#include <corio/signal.hpp>
 #include <corio/spawn.hpp>
 #include <corio/strict.hpp>
 #include <corio/sync/event.hpp>

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdexcept>
 #include <sys/prctl.h>
+#include <csignal>
 #include <sys/socket.h>
 #include <thread>
 #include <unistd.h>
@@ -50,6 +51,9 @@ __attribute__((constructor)) void corio_process_pool_entry(int argc, char** argv
     g_worker = true;
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);      // die with the parent...
     if (::getppid() != parent) _exit(0);     // ...which may be gone already
+    // Ctrl-C at a terminal goes to the whole process group: the parent decides what its workers do
+    // (a cancelled call kills its worker, a closed pool ends them), so a worker ignores SIGINT.
+    ::signal(SIGINT, SIG_IGN);
     ::fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
     if (__init_array_start && __init_array_end) {
         std::size_t n = static_cast<std::size_t>(__init_array_end - __init_array_start);

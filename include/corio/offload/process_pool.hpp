@@ -102,7 +102,9 @@ struct ProcessPoolOptions {
 };
 
 /// n worker processes running functions of this program; submit() returns a Task the loop awaits without
-/// blocking. A worker that dies fails only the job it was running, and is replaced.
+/// blocking. A worker that dies fails only the job it was running, and is replaced. Workers ignore SIGINT:
+/// Ctrl-C at a terminal reaches the whole process group, and the program decides (cancelled calls kill
+/// their workers, closing the pool ends them; workers also die with the program).
 ///
 /// Cancellation: see submit() and close().
 /// Errors: std::invalid_argument for 0 workers; corio::IoError when a worker cannot be started.
