@@ -3,7 +3,7 @@
 # sudo available. CORIO_SETUP_EXTRA="pkg ..." adds more (the benchmark peers: see bench/README.md).
 set -euo pipefail
 pkgs=(g++ clang-14 libclang-rt-14-dev cmake ninja-build pkg-config ccache
-      liburing-dev libssl-dev libc-ares-dev openssl googletest libgtest-dev libbenchmark-dev nlohmann-json3-dev libhttp-parser-dev zlib1g-dev libsqlite3-dev libpq-dev postgresql nginx-light ${CORIO_SETUP_EXTRA:-})
+      liburing-dev libssl-dev libc-ares-dev openssl googletest libgtest-dev libbenchmark-dev nlohmann-json3-dev libhttp-parser-dev zlib1g-dev libsqlite3-dev libpq-dev postgresql nginx-light libcli11-dev ${CORIO_SETUP_EXTRA:-})
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
