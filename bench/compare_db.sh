@@ -7,6 +7,8 @@
 #      (pool of 8, 8 tasks, on uvloop when installed) vs pgbench -n -M prepared -c 8 -j 2 with the same query
 #      as a custom script (\set id random(1, 10000); the select with \gset, so a missing row fails the run).
 #      pg_select_pipe: corio with PoolOptions::pipeline = true and 64 tasks on the 8 connections.
+#      pg_select_held: corio and asyncpg with each task holding one connection for all its queries (no
+#      acquire per query; asyncpg's pool also resets a connection it gets back, one more statement per query).
 #   2. pg_fetch_all: every row of the table, 50 times: rows/s, corio vs asyncpg.
 #   3. sqlite_insert / sqlite_select: 100,000 inserts in transactions of 1,000, then 100,000 point selects,
 #      into a fresh file: corio (sqlite:///file) vs Python's aiosqlite (same pragmas as corio: WAL,
@@ -147,7 +149,7 @@ for r in $(seq "$rounds"); do
     CORIO_BACKEND=io_uring run corio "$corio_bin" "${corio_args[@]}"
     CORIO_BACKEND=epoll run corio-epoll "$corio_bin" "${corio_args[@]}"
   fi
-  if wants pg_select pg_fetch_all; then run "$asyncpg_name" /usr/bin/python3 bench/peers/db_asyncpg.py "$url" "${peer_args[@]}"; fi
+  if wants pg_select pg_select_held pg_fetch_all; then run "$asyncpg_name" /usr/bin/python3 bench/peers/db_asyncpg.py "$url" "${peer_args[@]}"; fi
   if wants pg_select pg_select_pipe; then pgbench_run; fi
   if wants sqlite_insert sqlite_select; then run aiosqlite /usr/bin/python3 bench/peers/db_aiosqlite.py "$out/py.db" "${peer_args[@]}"; fi
   echo "round $r end $(cut -d' ' -f1 /proc/loadavg)" >> "$loads"
@@ -173,7 +175,7 @@ if not vals:
     sys.exit("compare_db.sh: no results")
 med = {k: statistics.median(v) for k, v in vals.items()}
 runtimes = [r for r in ["corio", "corio-epoll", asyncpg, "pgbench", "aiosqlite"] if any(k[0] == r for k in vals)]
-workloads = [w for w in ["pg_select", "pg_select_pipe", "pg_fetch_all", "sqlite_insert", "sqlite_select"]
+workloads = [w for w in ["pg_select", "pg_select_held", "pg_select_pipe", "pg_fetch_all", "sqlite_insert", "sqlite_select"]
              if any(k[1] == w for k in vals)]
 
 def cell(v, width):
@@ -194,12 +196,16 @@ print("targets (issue 6), io_uring / epoll:")
 def target(label, num, den, goal):
     got = [ratio((rt, num[1]), den) for rt in ("corio", "corio-epoll")]
     text = " / ".join(f"{x:.2f}x" if x is not None else "-" for x in got)
+    if goal is None:
+        print(f"  {label:<52} {text:>15}  (no target)")
+        return
     verdict = "met" if got[0] is not None and got[0] >= goal else "NOT met" if got[0] is not None else "not measured"
     print(f"  {label:<52} {text:>15}  (target >= {goal}x: {verdict})")
 target("point select, corio / asyncpg", ("corio", "pg_select"), (asyncpg, "pg_select"), 2.5)
 target("point select, corio / pgbench", ("corio", "pg_select"), ("pgbench", "pg_select"), 1.0)
 target("point select, pipeline + 64 tasks, corio / pgbench", ("corio", "pg_select_pipe"), ("pgbench", "pg_select"), 1.5)
 target("fetch 10,000 rows x 50, rows/s corio / asyncpg", ("corio", "pg_fetch_all"), (asyncpg, "pg_fetch_all"), 2.0)
+target("point select, held connections, corio / asyncpg", ("corio", "pg_select_held"), (asyncpg, "pg_select_held"), None)
 target("sqlite inserts, corio / aiosqlite", ("corio", "sqlite_insert"), ("aiosqlite", "sqlite_insert"), 10.0)
 target("sqlite point selects, corio / aiosqlite", ("corio", "sqlite_select"), ("aiosqlite", "sqlite_select"), 10.0)
 PY

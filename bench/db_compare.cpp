@@ -6,6 +6,8 @@
 //   pg_select        N point selects `select id, name, price, created from items where id = $1` with random
 //                    ids in 1..10,000, 8 tasks on a pool of 8 connections: queries/s
 //   pg_select_pipe   the same with PoolOptions::pipeline = true and 64 tasks on 8 connections: queries/s
+//   pg_select_held   pg_select with each task holding one connection (pool.acquire()) for all its queries,
+//                    instead of one acquire per query: queries/s
 //   pg_fetch_all     every row of items (10,000), 50 times one after the other: rows/s
 //   sqlite_insert    N rows inserted into a fresh SQLite file in transactions of 1,000: rows/s
 //   sqlite_select    N point selects of those rows by random id, one after the other: queries/s
@@ -85,29 +87,38 @@ struct Counters {
     }
 };
 
-corio::Task<std::size_t> select_worker(db::Pool pool, std::size_t count, std::uint64_t seed) {
+template <class Db>
+corio::Task<std::size_t> selects_on(const Db& db, std::size_t count, std::uint64_t seed) {
     Ids ids(seed);
     std::size_t found = 0;
     for (std::size_t i = 0; i < count; ++i) {
         std::int32_t id = ids.next(k_pg_rows);
-        db::Row row = co_await pool.query_one(k_select, id);
+        db::Row row = co_await db.query_one(k_select, id);
         read_item(row, id);
         ++found;
     }
     co_return found;
 }
 
+/// One task's share of the point selects: through the pool (a connection acquired per query), or on one
+/// connection it holds throughout (held).
+corio::Task<std::size_t> select_worker(db::Pool pool, std::size_t count, std::uint64_t seed, bool held) {
+    if (!held) co_return co_await selects_on(pool, count, seed);
+    db::Connection conn = co_await pool.acquire();
+    co_return co_await selects_on(conn, count, seed);
+}
+
 /// `tasks` tasks share n point selects on `pool`: queries/s.
-corio::Task<double> point_selects(db::Pool pool, std::size_t n, std::size_t tasks) {
+corio::Task<double> point_selects(db::Pool pool, std::size_t n, std::size_t tasks, bool held = false) {
     // Warm-up: every connection opened and its statement prepared.
     {
         std::vector<corio::Task<std::size_t>> warm;
-        for (std::size_t t = 0; t < tasks; ++t) warm.push_back(select_worker(pool, 4, 1000 + t));
+        for (std::size_t t = 0; t < tasks; ++t) warm.push_back(select_worker(pool, 4, 1000 + t, held));
         (void)co_await corio::gather(std::move(warm));
     }
     std::vector<corio::Task<std::size_t>> workers;
     for (std::size_t t = 0; t < tasks; ++t)
-        workers.push_back(select_worker(pool, n / tasks + (t < n % tasks ? 1 : 0), t + 1));
+        workers.push_back(select_worker(pool, n / tasks + (t < n % tasks ? 1 : 0), t + 1, held));
     auto t0 = Clock::now();
     auto found = co_await corio::gather(std::move(workers));
     double s = seconds_since(t0);
@@ -134,13 +145,19 @@ corio::Task<double> fetch_all(db::Pool pool) {
 
 corio::Task<void> postgres(const Options& o) {
     auto want = [&](const char* w) { return o.only.empty() || o.only == w; };
-    if (want("pg_select") || want("pg_fetch_all")) {
+    if (want("pg_select") || want("pg_select_held") || want("pg_fetch_all")) {
         db::Pool pool = co_await db::connect(o.pg, {.min_size = 8, .max_size = 8});
         if (want("pg_select")) {
             Counters c;
             double qps = co_await point_selects(pool, o.n, 8);
             std::printf("pg_select %.1f q/s\n", qps);
             c.print("pg_select", o.n, o.stats);
+        }
+        if (want("pg_select_held")) {
+            Counters c;
+            double qps = co_await point_selects(pool, o.n, 8, true);
+            std::printf("pg_select_held %.1f q/s\n", qps);
+            c.print("pg_select_held", o.n, o.stats);
         }
         if (want("pg_fetch_all")) {
             Counters c;

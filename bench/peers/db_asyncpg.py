@@ -7,6 +7,9 @@ result is checked; a wrong one ends the program with exit status 1.
 
   pg_select     N point selects `select id, name, price, created from items where id = $1`, random ids in
                 1..10,000, 8 tasks on a pool of 8 connections (pool.fetchrow): queries/s
+  pg_select_held  the same with each task holding one connection (pool.acquire()) for all its queries,
+                instead of one acquire per query (asyncpg's pool resets a connection it gets back: a
+                second statement per query)
   pg_fetch_all  every row of items (10,000), 50 times one after the other (pool.fetch): rows/s
 
 Usage: /usr/bin/python3 db_asyncpg.py DSN [-n N | --quick] [--only NAME] [--no-uvloop]
@@ -34,7 +37,10 @@ def check_row(row, want):
     return row["id"]
 
 
-async def select_worker(pool, count, seed):
+async def select_worker(pool, count, seed, held=False):
+    if held:
+        async with pool.acquire() as con:
+            return await select_worker(con, count, seed)
     ids = random.Random(seed)
     found = 0
     for _ in range(count):
@@ -44,10 +50,10 @@ async def select_worker(pool, count, seed):
     return found
 
 
-async def point_selects(pool, n):
-    await asyncio.gather(*[select_worker(pool, 4, 1000 + t) for t in range(TASKS)])  # warm-up
+async def point_selects(pool, n, held=False):
+    await asyncio.gather(*[select_worker(pool, 4, 1000 + t, held) for t in range(TASKS)])  # warm-up
     t0 = time.perf_counter()
-    found = await asyncio.gather(*[select_worker(pool, n // TASKS + (1 if t < n % TASKS else 0), t + 1)
+    found = await asyncio.gather(*[select_worker(pool, n // TASKS + (1 if t < n % TASKS else 0), t + 1, held)
                                    for t in range(TASKS)])
     s = time.perf_counter() - t0
     if sum(found) != n:
@@ -75,6 +81,8 @@ async def main(args):
     try:
         if want("pg_select"):
             print(f"pg_select {await point_selects(pool, args.n):.1f} q/s", flush=True)
+        if want("pg_select_held"):
+            print(f"pg_select_held {await point_selects(pool, args.n, True):.1f} q/s", flush=True)
         if want("pg_fetch_all"):
             print(f"pg_fetch_all {await fetch_all(pool):.1f} rows/s", flush=True)
     finally:
