@@ -14,11 +14,12 @@
 #      into a fresh file: corio (sqlite:///file) vs Python's aiosqlite (same pragmas as corio: WAL,
 #      synchronous=NORMAL).
 #
-#   bench/compare_db.sh [--quick | -n N] [--rounds N] [--only WORKLOAD]
+#   bench/compare_db.sh [--quick | -n N] [--rounds N] [--only WORKLOAD] [--corio-only]
 #
 # --quick is -n 10000 (the count of queries, rows inserted and selects; pg_fetch_all stays 50 x 10,000).
+# --corio-only runs no peer (CI's smoke run: the cluster, corio under both backends, its checks).
 # Every program checks its results (the row asked for, all rows, the count inserted; pgbench's processed
-# transaction count) and a run that fails is reported, not timed.
+# transaction count) and a run that fails is reported, not timed; the script then exits with status 1.
 #
 # The script starts a private PostgreSQL cluster (initdb in a temporary directory, the server on 127.0.0.1 and
 # a free port, fsync off; as user postgres when run as root) and stops it by pid on exit. Everyone connects
@@ -32,23 +33,25 @@ cd "$(dirname "$0")/.."
 n=100000
 rounds=3
 only=""
+peers=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) n=10000 ;;
     -n) n="$2"; shift ;;
     --rounds) rounds="$2"; shift ;;
     --only) only="$2"; shift ;;
-    *) echo "usage: $0 [--quick | -n N] [--rounds N] [--only WORKLOAD]" >&2; exit 2 ;;
+    --corio-only) peers="" ;;
+    *) echo "usage: $0 [--quick | -n N] [--rounds N] [--only WORKLOAD] [--corio-only]" >&2; exit 2 ;;
   esac
   shift
 done
 wants() { [ -z "$only" ] || [[ " $* " == *" $only "* ]]; }  # wants WORKLOAD...: one of them is asked for
 
 pg_bin=${CORIO_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
-for tool in initdb postgres pgbench psql; do
+for tool in initdb postgres pg_isready pgbench psql; do
   [ -x "$pg_bin/$tool" ] || { echo "compare_db.sh: $pg_bin/$tool is missing (apt-get install postgresql)" >&2; exit 1; }
 done
-/usr/bin/python3 -c 'import asyncpg, aiosqlite' 2>/dev/null ||
+[ -z "$peers" ] || /usr/bin/python3 -c 'import asyncpg, aiosqlite' 2>/dev/null ||
   { echo "compare_db.sh: /usr/bin/python3 needs python3-asyncpg and python3-aiosqlite" >&2; exit 1; }
 asyncpg_name=asyncpg
 /usr/bin/python3 -c 'import uvloop' 2>/dev/null && asyncpg_name=asyncpg-uvloop
@@ -59,6 +62,7 @@ if [ ! -x "$corio_bin" ] && [ -z "${CORIO_DB_COMPARE:-}" ]; then
     echo "compare_db.sh: warning: could not build $corio_bin" >&2
 fi
 if [ ! -x "$corio_bin" ]; then
+  [ -n "$peers" ] || { echo "compare_db.sh: $corio_bin missing" >&2; exit 1; }
   echo "compare_db.sh: warning: $corio_bin missing: running the peers only" >&2
   corio_bin=""
 fi
@@ -112,6 +116,7 @@ chmod a+r "$out/select.sql"
 # ---- the runs -----------------------------------------------------------------------------------------------
 results="$out/results.txt"
 : > "$results"
+failures=0
 loads="$out/loads.txt"
 : > "$loads"
 run() {  # run NAME CMD...: append "NAME workload value unit" lines (a run that fails keeps what it printed)
@@ -119,6 +124,7 @@ run() {  # run NAME CMD...: append "NAME workload value unit" lines (a run that 
   local status=0
   timeout --foreground 900 "$@" > "$out/run.txt" 2>>"$out/stderr.txt" || status=$?
   if [ "$status" -ne 0 ]; then
+    failures=$((failures + 1))
     echo "compare_db.sh: warning: $name failed (exit $status) in this round:" >&2
     tail -3 "$out/stderr.txt" >&2
   fi
@@ -132,6 +138,7 @@ pgbench_run() {  # the same point select, 8 clients, 2 threads; checks every tra
   done=$(awk -F': ' '/number of transactions actually processed/ {print $2}' "$out/pgbench.txt")
   tps=$(awk '/^tps = .*without initial connection time/ {print $3}' "$out/pgbench.txt")
   if [ "$status" -ne 0 ] || [ "$done" != "$((per * 8))/$((per * 8))" ] || [ -z "$tps" ]; then
+    failures=$((failures + 1))
     echo "compare_db.sh: warning: pgbench failed in this round (exit $status, processed ${done:-?}):" >&2
     tail -3 "$out/pgbench.txt" "$out/stderr.txt" >&2
     return
@@ -149,9 +156,11 @@ for r in $(seq "$rounds"); do
     CORIO_BACKEND=io_uring run corio "$corio_bin" "${corio_args[@]}"
     CORIO_BACKEND=epoll run corio-epoll "$corio_bin" "${corio_args[@]}"
   fi
-  if wants pg_select pg_select_held pg_fetch_all; then run "$asyncpg_name" /usr/bin/python3 bench/peers/db_asyncpg.py "$url" "${peer_args[@]}"; fi
-  if wants pg_select pg_select_pipe; then pgbench_run; fi
-  if wants sqlite_insert sqlite_select; then run aiosqlite /usr/bin/python3 bench/peers/db_aiosqlite.py "$out/py.db" "${peer_args[@]}"; fi
+  if [ -n "$peers" ]; then
+    if wants pg_select pg_select_held pg_fetch_all; then run "$asyncpg_name" /usr/bin/python3 bench/peers/db_asyncpg.py "$url" "${peer_args[@]}"; fi
+    if wants pg_select pg_select_pipe; then pgbench_run; fi
+    if wants sqlite_insert sqlite_select; then run aiosqlite /usr/bin/python3 bench/peers/db_aiosqlite.py "$out/py.db" "${peer_args[@]}"; fi
+  fi
   echo "round $r end $(cut -d' ' -f1 /proc/loadavg)" >> "$loads"
 done
 grep -h "^db_asyncpg:" "$out/stderr.txt" | sort -u >&2 || true
@@ -209,3 +218,7 @@ target("point select, held connections, corio / asyncpg", ("corio", "pg_select_h
 target("sqlite inserts, corio / aiosqlite", ("corio", "sqlite_insert"), ("aiosqlite", "sqlite_insert"), 10.0)
 target("sqlite point selects, corio / aiosqlite", ("corio", "sqlite_select"), ("aiosqlite", "sqlite_select"), 10.0)
 PY
+if [ "$failures" -gt 0 ]; then
+  echo "compare_db.sh: $failures run(s) failed (see the warnings above)" >&2
+  exit 1
+fi
