@@ -1,4 +1,4 @@
-// The driver interface's defaults: what a database without notifications (SQLite) answers.
+// The driver interface's defaults: what a database without notifications or COPY (SQLite) answers.
 
 #include "driver.hpp"
 
@@ -27,6 +27,14 @@ Task<void> Connection::unlisten(std::string) {
 Task<Notification> Connection::next_notification() {
     unsupported("waiting for a notification");
     co_return Notification{};
+}
+Task<std::unique_ptr<CopyIn>> Connection::copy_in(std::string) {
+    unsupported("COPY ... FROM STDIN");
+    co_return nullptr;
+}
+Task<std::unique_ptr<CopyOut>> Connection::copy_out(std::string) {
+    unsupported("COPY ... TO STDOUT");
+    co_return nullptr;
 }
 
 }  // namespace corio::db::driver

@@ -25,6 +25,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,6 +40,31 @@ struct Result {
     /// Rows inserted, updated or deleted; for a statement returning rows, the number returned (as
     /// PostgreSQL's command tag "SELECT 5").
     std::uint64_t affected = 0;
+};
+
+/// COPY ... FROM STDIN in progress on a Connection (the session is reserved for it until finish() or abort()).
+/// Destroyed unfinished, it leaves the session broken (the pool discards it).
+class CopyIn {
+public:
+    virtual ~CopyIn() = default;
+    /// Sends `data` (any split of the COPY stream); `data` is copied before the task first suspends.
+    /// Cancellation: the session is broken. Errors: db::ConnectionError.
+    virtual Task<void> write(std::string_view data) = 0;
+    /// Ends the data; the rows copied. Errors: the server's (bad data: db::DatabaseError).
+    virtual Task<std::uint64_t> finish() = 0;
+    /// Ends the COPY with an error: nothing is copied.
+    virtual Task<void> abort(std::string reason) = 0;
+};
+
+/// COPY ... TO STDOUT in progress: next() until nullopt. Destroyed unfinished: the session is broken.
+class CopyOut {
+public:
+    virtual ~CopyOut() = default;
+    /// The next chunk (a row in text format), valid until the next call; nullopt at the end.
+    /// Cancellation: the session is broken. Errors: the server's; db::ConnectionError.
+    virtual Task<std::optional<std::string_view>> next() = 0;
+    /// Rows copied so far (the server's count at the end).
+    [[nodiscard]] virtual std::uint64_t rows() const noexcept = 0;
 };
 
 /// One open database session. Owned by the pool; used by one task at a time, except that exec() may be
@@ -90,6 +116,11 @@ public:
     /// The next notification on a channel this session listens to, waiting for one. Cancellation:
     /// CancelledError, nothing lost. Errors: db::ConnectionError.
     virtual Task<Notification> next_notification();
+
+    /// Starts COPY ... FROM STDIN / TO STDOUT. Default: db::FeatureNotSupported (SQLite has no COPY).
+    /// Errors: the server's (no such table, not a COPY of that direction).
+    virtual Task<std::unique_ptr<CopyIn>> copy_in(std::string sql);
+    virtual Task<std::unique_ptr<CopyOut>> copy_out(std::string sql);
 };
 
 /// Opens a PostgreSQL connection (src/db/pg/). Cancellation: a connection being opened is closed.

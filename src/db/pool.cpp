@@ -3,6 +3,13 @@
 // Invariants: `open` counts every slot alive or being opened (idle + in use + being cleaned up);
 // open <= options.max_size. A waiter is handed a connection directly by release(), or granted a place to
 // open one by destroy()/a failed open, so a freed place never skips the queue.
+//
+// Pipelining (PoolOptions::pipeline): the pool's own statements lease connections shared. A shared slot is in
+// `sharing` with Slot::shared statements on it (1..pipeline_depth); the driver pipelines them. A statement
+// joins the least busy shared slot when nothing is idle, no place is free to open one and nobody queues;
+// otherwise it takes a whole connection like acquire() (a waiter marked `shared`). When a shared statement
+// ends, its place goes to the shared waiters at the head of the queue (never past an exclusive waiter, who
+// would otherwise starve); the last one out gives the connection back (release()).
 
 #include "pool_state.hpp"
 
@@ -18,22 +25,17 @@ namespace corio::db {
 
 namespace impl {
 
-/// The pool's way into the guards' private parts.
-struct Access {
-    static Connection connection(std::shared_ptr<PoolState> pool, Slot* s) noexcept {
-        return Connection(std::move(pool), s);
-    }
-    static Transaction transaction(std::shared_ptr<PoolState> pool, Slot* s, std::size_t level,
-                                   std::uint64_t serial) noexcept {
-        return Transaction(std::move(pool), s, level, serial);
-    }
-    static void own(Transaction& tx, Connection conn) noexcept { tx.m_owned.emplace(std::move(conn)); }
-};
 
+/// Before any statement on a slot: a COPY in progress owns the session.
+void check_no_copy(const Slot* s) {
+    if (s->copy) throw Error("corio::db: a COPY is in progress on this connection: finish() or abort() it first");
+}
 namespace {
 std::string ms_text(std::chrono::milliseconds d) { return std::to_string(d.count()) + " ms"; }
 
 std::string savepoint_name(std::size_t level) { return "corio_sp_" + std::to_string(level); }
+
+bool unusable(const Slot* s) noexcept { return s->poisoned || s->conn->is_broken(); }
 
 /// A Transaction destroyed while open, or a connection given back inside one: roll back, then give the
 /// connection back to the pool (or close it).
@@ -50,6 +52,7 @@ Task<void> clean_then_release(std::shared_ptr<PoolState> pool, Slot* s) {
 }  // namespace
 
 PoolState::~PoolState() {
+    stop_reaper();
     for (Slot* s : idle) delete s;  // the drivers close without blocking
     idle.clear();
 }
@@ -117,6 +120,7 @@ void PoolState::sweep() noexcept {
 }
 
 void PoolState::release(Slot* s) noexcept {
+    if (s->copy) s->copy->end();  // abandoned: an unfinished COPY breaks the session
     if (closed || s->poisoned || s->conn->is_broken() || expired(s, Clock::now())) {
         destroy(s);
         return;
@@ -155,7 +159,7 @@ Task<Slot*> PoolState::open_one() {
     co_return s;
 }
 
-Task<Slot*> PoolState::acquire(std::shared_ptr<PoolState> self) {
+Task<Slot*> PoolState::acquire(std::shared_ptr<PoolState> self, bool shared) {
     const auto deadline = Clock::now() + self->options.acquire_timeout;
     for (;;) {
         if (self->closed) throw Error("the database pool (" + self->url.redacted + ") is closed");
@@ -193,6 +197,7 @@ Task<Slot*> PoolState::acquire(std::shared_ptr<PoolState> self) {
         } else {
             auto left = deadline - Clock::now();
             Waiter w;
+            w.shared = shared;
             std::exception_ptr error;
             if (left > Clock::duration::zero()) {
                 self->link(&w);
@@ -206,7 +211,8 @@ Task<Slot*> PoolState::acquire(std::shared_ptr<PoolState> self) {
                 self->unlink(&w);
             }
             if (error) {  // cancelled: give back what the pool handed over meanwhile
-                if (w.handed) self->release(w.handed);
+                if (w.handed && w.handed->shared > 0) self->unshare(w.handed);  // a place on a shared one
+                else if (w.handed) self->release(w.handed);
                 if (w.granted) {
                     --self->open;
                     self->grant_waiters();
@@ -246,6 +252,85 @@ Task<Slot*> PoolState::acquire(std::shared_ptr<PoolState> self) {
     }
 }
 
+void PoolState::offer_shared(Slot* s) noexcept {
+    while (wait_head && wait_head->shared && s->shared < options.pipeline_depth && !closed && !unusable(s)) {
+        Waiter* w = wait_head;
+        unlink(w);
+        ++s->shared;
+        w->handed = s;
+        w->ready.set();
+    }
+}
+
+void PoolState::unshare(Slot* s) noexcept {
+    --s->shared;
+    offer_shared(s);
+    if (s->shared > 0) return;
+    sharing.erase(std::find(sharing.begin(), sharing.end(), s));
+    release(s);
+}
+
+Task<Slot*> PoolState::acquire_shared(std::shared_ptr<PoolState> self) {
+    if (self->idle.empty() && !self->wait_head && self->open >= self->options.max_size && !self->closed) {
+        Slot* best = nullptr;
+        for (Slot* s : self->sharing) {
+            if (s->shared < self->options.pipeline_depth && !unusable(s) && (!best || s->shared < best->shared))
+                best = s;
+        }
+        if (best) {
+            ++best->shared;
+            ++self->stats.acquired;
+            ++self->stats.pipelined;
+            co_return best;
+        }
+    }
+    Slot* s = co_await acquire(self, true);
+    if (s->shared > 0) {  // handed a place on a shared connection by offer_shared
+        ++self->stats.pipelined;
+        co_return s;
+    }
+    s->shared = 1;  // a whole connection: it becomes shared, and the statements queued behind us join it
+    try {
+        self->sharing.push_back(s);
+    } catch (...) {
+        s->shared = 0;
+        self->release(s);
+        throw;
+    }
+    self->offer_shared(s);
+    co_return s;
+}
+
+namespace {
+Task<void> reap(std::weak_ptr<PoolState> weak, std::chrono::milliseconds period) {
+    try {
+        for (;;) {
+            co_await corio::sleep(period);
+            std::shared_ptr<PoolState> self = weak.lock();
+            if (!self || self->closed) co_return;
+            self->sweep();
+        }
+    } catch (const CancelledError&) {  // the pool closed, or the loop ends
+    }
+}
+}  // namespace
+
+void PoolState::start_reaper() {
+    using std::chrono::milliseconds;
+    milliseconds limit{0};
+    for (milliseconds d : {options.max_idle, options.max_lifetime})
+        if (d.count() > 0 && (limit.count() == 0 || d < limit)) limit = d;
+    if (limit.count() == 0) return;
+    // A connection is closed at most a quarter of the limit late.
+    milliseconds period = std::clamp(limit / 4, milliseconds(5), milliseconds(std::chrono::seconds(15)));
+    reaper = corio::spawn(reap(weak_from_this(), period));
+}
+
+void PoolState::stop_reaper() noexcept {
+    if (!reaper.done()) reaper.cancel();
+    reaper.detach();
+}
+
 Task<void> flush_pending(Slot* s) {
     while (!s->pending.empty()) {
         std::vector<std::string> todo;
@@ -267,6 +352,7 @@ Task<void> flush_pending(Slot* s) {
 
 Task<Rows> exec_on(std::shared_ptr<PoolState> pool, Slot* s, std::string sql, std::vector<detail::Param> params) {
     if (s->poisoned) throw ConnectionError("the connection is unusable after a failed cleanup");
+    check_no_copy(s);
     if (!s->pending.empty()) co_await flush_pending(s);
     driver::Result r = co_await s->conn->exec(std::move(sql), std::move(params));
     (void)pool;  // keeps the pool (and the slot) alive while the statement runs
@@ -284,9 +370,20 @@ Task<Rows> pool_query(std::shared_ptr<PoolState> pool, std::string sql, std::vec
     co_return co_await exec_on(pool, s, std::move(sql), std::move(params));
 }
 
+Task<Rows> pool_query_shared(std::shared_ptr<PoolState> pool, std::string sql, std::vector<detail::Param> params) {
+    Slot* s = co_await PoolState::acquire_shared(pool);
+    struct Lease {
+        PoolState* pool;
+        Slot* slot;
+        ~Lease() { pool->unshare(slot); }
+    } lease{pool.get(), s};
+    co_return co_await exec_on(pool, s, std::move(sql), std::move(params));
+}
+
 /// BEGIN or SAVEPOINT on a slot; the serial of the new level.
 Task<std::uint64_t> open_level(Slot* s, std::size_t level) {
     if (s->poisoned) throw ConnectionError("the connection is unusable after a failed cleanup");
+    check_no_copy(s);
     if (!s->pending.empty()) co_await flush_pending(s);
     if (level == 1) co_await s->conn->control(std::string(s->conn->begin_sql()));
     else co_await s->conn->control("SAVEPOINT " + savepoint_name(level));
@@ -341,6 +438,7 @@ Task<Connection> acquire_guard(std::shared_ptr<impl::PoolState> pool) {
 Task<void> close_pool(std::shared_ptr<impl::PoolState> pool) {
     if (!pool->closed) {
         pool->closed = true;
+        pool->stop_reaper();
         for (impl::Waiter* w = pool->wait_head; w;) {
             impl::Waiter* next = w->next;
             pool->unlink(w);
@@ -364,6 +462,8 @@ Task<void> close_pool(std::shared_ptr<impl::PoolState> pool) {
 
 Task<Rows> Pool::run(std::string sql, std::vector<detail::Param> params) const {
     if (!m_state) return empty_handle<Rows>("query");
+    if (m_state->options.pipeline && m_state->url.pg)
+        return impl::pool_query_shared(m_state, std::move(sql), std::move(params));
     return impl::pool_query(m_state, std::move(sql), std::move(params));
 }
 Task<Connection> Pool::acquire() const {
@@ -409,6 +509,7 @@ void check_options(const PoolOptions& o, const std::string& url) {
     if (o.min_size > o.max_size) {
         bad("min_size (" + std::to_string(o.min_size) + ") exceeds max_size (" + std::to_string(o.max_size) + ")");
     }
+    if (o.pipeline_depth == 0) bad("pipeline_depth must be at least 1");
     if (o.acquire_timeout.count() <= 0) bad("acquire_timeout must be positive (a pool never waits forever)");
     if (o.max_lifetime.count() < 0 || o.max_idle.count() < 0 || o.statement_timeout.count() < 0 ||
         o.connect_timeout.count() < 0 || o.busy_timeout.count() < 0 || o.health_check_after.count() < 0) {
@@ -438,6 +539,7 @@ Task<Pool> connect(std::string url, PoolOptions options) {
         }
         state->idle.push_back(s);
     }
+    state->start_reaper();
     co_return Pool(std::move(state));
 }
 
@@ -472,6 +574,7 @@ Task<Rows> Connection::run(std::string sql, std::vector<detail::Param> params) c
 
 namespace {
 Task<void> listen_on(std::shared_ptr<impl::PoolState> pool, impl::Slot* s, std::string channel) {
+    impl::check_no_copy(s);
     if (!s->pending.empty()) co_await impl::flush_pending(s);
     bool was_listening = s->listening;
     s->listening = true;  // also if cancelled after the server took it
@@ -484,6 +587,7 @@ Task<void> listen_on(std::shared_ptr<impl::PoolState> pool, impl::Slot* s, std::
     (void)pool;
 }
 Task<void> unlisten_on(std::shared_ptr<impl::PoolState> pool, impl::Slot* s, std::string channel) {
+    impl::check_no_copy(s);
     if (!s->pending.empty()) co_await impl::flush_pending(s);
     co_await s->conn->unlisten(std::move(channel));
     (void)pool;
@@ -575,6 +679,7 @@ void Transaction::abandon() noexcept {
 
 namespace {
 Task<void> end_level(impl::Slot* s, std::size_t level, bool commit) {
+    impl::check_no_copy(s);
     s->tx.resize(level - 1);  // over, whatever happens next
     if (!s->pending.empty()) co_await impl::flush_pending(s);
     if (level == 1) {

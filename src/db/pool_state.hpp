@@ -1,18 +1,22 @@
 #pragma once
-// The pool's internals: its connections (slots), the tasks waiting for one, and the counters.
+// The pool's internals: its connections (slots), the tasks waiting for one, the counters, and COPY state.
 
 #include "driver.hpp"
 
 #include <corio/db/pool.hpp>
+#include <corio/spawn.hpp>
 #include <corio/sync/event.hpp>
 #include <corio/time.hpp>
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace corio::db::impl {
+
+struct CopyState;
 
 /// One connection of the pool. Owned by the pool while idle, by a guard (Connection) while in use; freed
 /// by PoolState::destroy.
@@ -30,6 +34,11 @@ struct Slot {
     bool poisoned = false;
     /// LISTEN was used: "UNLISTEN *" before the connection is reused.
     bool listening = false;
+    /// The COPY in progress on it (its writer's or reader's state), detached when the connection goes back.
+    CopyState* copy = nullptr;
+    /// Pipelining (PoolOptions::pipeline): the pool's statements running on it while it is shared; > 0
+    /// exactly while it is in PoolState::sharing.
+    std::size_t shared = 0;
 };
 
 /// A task waiting in acquire: handed a connection, or granted the right to open one.
@@ -39,6 +48,7 @@ struct Waiter {
     bool granted = false;
     bool linked = false;
     bool pool_closed = false;
+    bool shared = false;  // a pool statement that will share what it is handed (pipelining)
     Waiter* prev = nullptr;
     Waiter* next = nullptr;
 };
@@ -50,6 +60,7 @@ struct PoolState : std::enable_shared_from_this<PoolState> {
     DatabaseUrl url;
     PoolOptions options;
     std::vector<Slot*> idle;  // least recently used first
+    std::vector<Slot*> sharing;  // connections leased to the pool's statements (pipelining), unordered
     std::size_t open = 0;     // slots alive or being opened
     Waiter* wait_head = nullptr;
     Waiter* wait_tail = nullptr;
@@ -57,9 +68,10 @@ struct PoolState : std::enable_shared_from_this<PoolState> {
     bool closed = false;
     Event drained;  // set when closed and open == 0
     PoolStatistics stats{};
+    JoinHandle<void> reaper;  // closes idle connections past max_idle/max_lifetime; cancelled on close
 
     /// A connection for the caller (idle, or newly opened), health-checked.
-    static Task<Slot*> acquire(std::shared_ptr<PoolState> self);
+    static Task<Slot*> acquire(std::shared_ptr<PoolState> self, bool shared = false);
     /// Opens one connection; `open` already counts it.
     Task<Slot*> open_one();
     /// A connection comes back: reused (after rolling back what was left open), or closed.
@@ -68,11 +80,57 @@ struct PoolState : std::enable_shared_from_this<PoolState> {
     void destroy(Slot* s) noexcept;
     /// Closes idle connections past max_idle or max_lifetime, keeping min_size open.
     void sweep() noexcept;
+    /// Starts the reaper task (when max_idle or max_lifetime is set).
+    void start_reaper();
+    void stop_reaper() noexcept;
+    /// A connection for one of the pool's statements under pipelining: shared with others (Slot::shared
+    /// counts it). Give it back with unshare().
+    static Task<Slot*> acquire_shared(std::shared_ptr<PoolState> self);
+    /// A shared statement ended: its place goes to a waiting statement, or the connection goes back to the
+    /// pool when it was the last.
+    void unshare(Slot* s) noexcept;
+    /// Hands a shared connection's free places to statements waiting at the head of the queue.
+    void offer_shared(Slot* s) noexcept;
     [[nodiscard]] bool expired(const Slot* s, Clock::time_point now) const noexcept;
     void grant_waiters() noexcept;
     void link(Waiter* w) noexcept;
     void unlink(Waiter* w) noexcept;
 };
+
+/// A COPY's state, owned by its CopyWriter or CopyReader (heap: the slot points at it).
+struct CopyState {
+    std::shared_ptr<PoolState> pool;
+    Slot* slot = nullptr;              // while the COPY holds the connection
+    std::optional<Connection> owned;   // Pool::copy_in/copy_out: the connection the COPY took
+    std::unique_ptr<driver::CopyIn> in;
+    std::unique_ptr<driver::CopyOut> out;
+    std::uint64_t rows = 0;
+    CopyState() = default;
+    CopyState(const CopyState&) = delete;
+    CopyState& operator=(const CopyState&) = delete;
+    ~CopyState();
+    /// The COPY is over, or abandoned (an unfinished driver COPY breaks its connection): detach from the slot.
+    void end() noexcept;
+};
+
+/// The pool's way into the guards' private parts.
+struct Access {
+    static Connection connection(std::shared_ptr<PoolState> pool, Slot* s) noexcept {
+        return Connection(std::move(pool), s);
+    }
+    static Transaction transaction(std::shared_ptr<PoolState> pool, Slot* s, std::size_t level,
+                                   std::uint64_t serial) noexcept {
+        return Transaction(std::move(pool), s, level, serial);
+    }
+    static void own(Transaction& tx, Connection conn) noexcept { tx.m_owned.emplace(std::move(conn)); }
+    static CopyWriter writer(std::unique_ptr<CopyState> s) noexcept { return CopyWriter(std::move(s)); }
+    static CopyReader reader(std::unique_ptr<CopyState> s) noexcept { return CopyReader(std::move(s)); }
+    static void own(CopyWriter& w, Connection conn) noexcept { w.m_state->owned.emplace(std::move(conn)); }
+    static void own(CopyReader& r, Connection conn) noexcept { r.m_state->owned.emplace(std::move(conn)); }
+};
+
+/// Before any statement on a slot: raises db::Error while a COPY is in progress on it.
+void check_no_copy(const Slot* s);
 
 /// Runs the slot's pending cleanup statements. Errors: ConnectionError when one fails (the slot is
 /// poisoned).

@@ -1,6 +1,7 @@
 #pragma once
 // db::Connection: one connection taken from a Pool, held until the guard is destroyed.
 
+#include <corio/db/copy.hpp>
 #include <corio/db/detail/queries.hpp>
 #include <corio/task.hpp>
 
@@ -66,6 +67,14 @@ public:
     /// other statements ran, they were queued). Cancellation: CancelledError, nothing lost.
     /// Errors: db::ConnectionError; db::FeatureNotSupported on SQLite.
     [[nodiscard]] Task<Notification> next_notification();
+
+    /// Starts `COPY ... FROM STDIN` (PostgreSQL) on this connection: see CopyWriter.
+    /// Cancellation: the connection is left broken (it is closed when it goes back).
+    /// Errors: the server's (no such table…); db::Error when `sql` is not a COPY FROM STDIN;
+    /// db::FeatureNotSupported on SQLite.
+    [[nodiscard]] Task<CopyWriter> copy_in(std::string sql);
+    /// Starts `COPY ... TO STDOUT` (PostgreSQL; also `COPY (select …) TO STDOUT`): see CopyReader. As copy_in.
+    [[nodiscard]] Task<CopyReader> copy_out(std::string sql);
 
     /// Gives the connection back to the pool now (the guard becomes empty).
     void release() noexcept;

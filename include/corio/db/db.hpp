@@ -8,6 +8,7 @@
 //     std::int64_t id = row.get<std::int64_t>("id");
 
 #include <corio/db/connection.hpp>
+#include <corio/db/copy.hpp>
 #include <corio/db/error.hpp>
 #include <corio/db/pool.hpp>
 #include <corio/db/row.hpp>

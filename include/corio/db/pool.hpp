@@ -27,8 +27,8 @@ struct PoolOptions {
     std::chrono::milliseconds acquire_timeout = std::chrono::seconds(30);
     /// A connection older than this is closed when it comes back instead of being reused. 0: no limit.
     std::chrono::milliseconds max_lifetime = std::chrono::minutes(30);
-    /// An idle connection unused for this long is closed (checked whenever the pool is used), down to
-    /// min_size. 0: no limit.
+    /// An idle connection unused for this long is closed, down to min_size, by a timer of the pool (also
+    /// when the pool is not used). 0: no limit.
     std::chrono::milliseconds max_idle = std::chrono::minutes(10);
     /// Check a connection that has been idle for health_check_after before handing it out (a round trip;
     /// a dead one is discarded and another taken).
@@ -39,8 +39,13 @@ struct PoolOptions {
     std::size_t statement_cache_size = 100;
     /// A statement running longer is cancelled and raises db::QueryCanceled (SQLSTATE 57014). 0: no limit.
     std::chrono::milliseconds statement_timeout = std::chrono::milliseconds(0);
-    /// PostgreSQL: concurrent queries on one connection go out in libpq pipeline mode. SQLite: ignored.
+    /// PostgreSQL: the pool's own statements (pool.query, execute… — not acquire() or begin(), which stay
+    /// exclusive) share connections: concurrent ones go out together on one connection in libpq pipeline
+    /// mode, up to pipeline_depth at once on each, each with its own Sync (an error fails only its own
+    /// statement). Such statements run in autocommit: use begin() for transactions. SQLite: ignored.
     bool pipeline = false;
+    /// With pipeline: statements in flight at once on one shared connection.
+    std::size_t pipeline_depth = 32;
     /// Opening one connection (a URL's connect_timeout wins).
     std::chrono::milliseconds connect_timeout = std::chrono::seconds(10);
     /// SQLite: how long a statement waits for another connection's lock before SQLITE_BUSY
@@ -59,6 +64,8 @@ struct PoolStatistics {
     std::uint64_t closed = 0;  ///< connections closed (expired, idle, broken, pool closed)
     std::uint64_t acquired = 0;
     std::uint64_t timeouts = 0;  ///< acquires that raised PoolTimeout
+    /// Statements that joined a connection already running others (PoolOptions::pipeline).
+    std::uint64_t pipelined = 0;
 };
 
 /// A pool of connections to one database, shared by every task of the loop (a copy is another handle to
@@ -98,6 +105,10 @@ public:
     /// Acquires a connection and starts a transaction on it; the connection is given back when the
     /// Transaction is destroyed.
     [[nodiscard]] Task<Transaction> begin() const;
+    /// COPY ... FROM STDIN / TO STDOUT on a connection of the pool, held until the COPY ends (or its
+    /// writer/reader is destroyed): as Connection::copy_in and copy_out.
+    [[nodiscard]] Task<CopyWriter> copy_in(std::string sql) const;
+    [[nodiscard]] Task<CopyReader> copy_out(std::string sql) const;
     /// Closes the pool: new acquires fail, idle connections close now, and this waits until every busy
     /// connection has come back and closed.
     [[nodiscard]] Task<void> close() const;

@@ -455,6 +455,29 @@ private:
     pg::PgResult m_res;
 };
 
+// ---- COPY ----------------------------------------------------------------------------------------------------
+
+class PgCopyInDriver final : public CopyIn {
+public:
+    explicit PgCopyInDriver(pg::PgCopyIn c) : m_copy(std::move(c)) {}
+    Task<void> write(std::string_view data) override { return m_copy.write(data); }
+    Task<std::uint64_t> finish() override { return m_copy.finish(); }
+    Task<void> abort(std::string reason) override { co_await m_copy.abort(reason); }
+
+private:
+    pg::PgCopyIn m_copy;
+};
+
+class PgCopyOutDriver final : public CopyOut {
+public:
+    explicit PgCopyOutDriver(pg::PgCopyOut c) : m_copy(std::move(c)) {}
+    Task<std::optional<std::string_view>> next() override { return m_copy.next(); }
+    std::uint64_t rows() const noexcept override { return m_copy.rows(); }
+
+private:
+    pg::PgCopyOut m_copy;
+};
+
 // ---- the connection ----------------------------------------------------------------------------------------
 
 class PgDriverConnection final : public Connection {
@@ -498,6 +521,15 @@ public:
     Task<Notification> next_notification() override {
         pg::Notification n = co_await m_conn->next_notification();
         co_return Notification{std::move(n.channel), std::move(n.payload), n.backend_pid};
+    }
+
+    Task<std::unique_ptr<CopyIn>> copy_in(std::string sql) override {
+        pg::PgCopyIn c = co_await m_conn->copy_in(sql);
+        co_return std::make_unique<PgCopyInDriver>(std::move(c));
+    }
+    Task<std::unique_ptr<CopyOut>> copy_out(std::string sql) override {
+        pg::PgCopyOut c = co_await m_conn->copy_out(sql);
+        co_return std::make_unique<PgCopyOutDriver>(std::move(c));
     }
 
 private:
