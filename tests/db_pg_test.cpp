@@ -376,3 +376,357 @@ TEST_F(DbPg, ListenNotifyQueuedBeforeTheWait) {
         co_await db.close();
     }());
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// COPY
+
+namespace {
+/// Rows "k\tname-k\n" for k in [from, to).
+std::string copy_rows(int from, int to) {
+    std::string s;
+    for (int k = from; k < to; ++k) s += std::to_string(k) + "\tname-" + std::to_string(k) + "\n";
+    return s;
+}
+
+Task<std::int64_t> count_rows(db::Pool db, std::string table) {
+    co_return (co_await db.query_one("select count(*) from " + table)).get<std::int64_t>(0);
+}
+}  // namespace
+
+TEST_F(DbPg, CopyInAndOutStreamAHundredThousandRows) {
+    run_bounded([&]() -> Task<void> {
+        auto db = co_await db::connect(url(), {.min_size = 1, .max_size = 2});
+        co_await db.execute("drop table if exists cp; create table cp(a int primary key, b text)");
+        constexpr int k_rows = 100000;
+        {
+            auto conn = co_await db.acquire();
+            auto copy = co_await conn.copy_in("copy cp(a, b) from stdin");
+            EXPECT_TRUE(copy.active());
+            // A statement on the connection while its COPY runs is refused, not deadlocked.
+            auto busy = co_await error_of<db::Error>(conn.query("select 1"));
+            EXPECT_TRUE(contains(busy, "COPY is in progress")) << busy;
+            for (int k = 0; k < k_rows; k += 1000) {
+                std::string chunk = copy_rows(k, k + 1000);
+                // Any split of the stream: a row cut in two pieces.
+                std::size_t cut = chunk.size() / 2 + 3;
+                co_await copy.write(std::string_view(chunk).substr(0, cut));
+                co_await copy.write(std::string_view(chunk).substr(cut));
+            }
+            EXPECT_EQ(co_await copy.finish(), static_cast<std::uint64_t>(k_rows));
+            EXPECT_FALSE(copy.active());
+            EXPECT_EQ((co_await conn.query_one("select 1")).get<int>(0), 1);  // usable again
+        }
+        EXPECT_EQ(co_await count_rows(db, "cp"), k_rows);
+        EXPECT_EQ((co_await db.query_one("select sum(a)::int8 from cp")).get<std::int64_t>(0),
+                  std::int64_t(k_rows) * (k_rows - 1) / 2);
+        // Out, through the pool (the COPY holds a connection of its own until its end).
+        auto out = co_await db.copy_out("copy (select a, b from cp order by a) to stdout");
+        std::int64_t lines = 0, sum = 0;
+        bool in_order = true;
+        for (auto chunk = co_await out.read_chunk(); !chunk.empty(); chunk = co_await out.read_chunk()) {
+            auto tab = chunk.find('\t');
+            std::int64_t a = std::stoll(std::string(chunk.substr(0, tab)));
+            in_order = in_order && a == lines && chunk == "" + std::to_string(a) + "\tname-" + std::to_string(a) + "\n";
+            sum += a;
+            ++lines;
+            if (lines > k_rows) break;
+        }
+        EXPECT_TRUE(in_order);
+        EXPECT_EQ(lines, k_rows);
+        EXPECT_EQ(sum, std::int64_t(k_rows) * (k_rows - 1) / 2);
+        EXPECT_EQ(out.rows(), static_cast<std::uint64_t>(k_rows));
+        EXPECT_FALSE(out.active());
+        EXPECT_TRUE((co_await out.read_chunk()).empty());  // the end, again
+        EXPECT_EQ(db.statistics().closed, 0u);
+        co_await db.close();
+    }());
+}
+
+TEST_F(DbPg, CopyOfBadDataRaisesTheSqlstateAndKeepsTheConnection) {
+    run_bounded([&]() -> Task<void> {
+        auto db = co_await db::connect(url(), {.min_size = 1, .max_size = 1});
+        co_await db.execute("drop table if exists cpbad; create table cpbad(a int, b text)");
+        auto pid = (co_await db.query_one("select pg_backend_pid()")).get<std::int32_t>(0);
+        {
+            auto copy = co_await db.copy_in("copy cpbad(a, b) from stdin");
+            co_await copy.write(copy_rows(0, 10));
+            co_await copy.write("eleven\tx\n");
+            co_await copy.write(copy_rows(12, 20));
+            bool caught = false;
+            try {
+                co_await copy.finish();
+            } catch (const db::InvalidTextRepresentation& e) {
+                caught = true;
+                EXPECT_EQ(e.sqlstate(), "22P02");
+                EXPECT_TRUE(contains(e.what(), "eleven")) << e.what();
+            }
+            EXPECT_TRUE(caught);
+            EXPECT_FALSE(copy.active());
+            auto over = co_await error_of<db::Error>(copy.write("1\tx\n"));
+            EXPECT_TRUE(contains(over, "over")) << over;
+        }
+        EXPECT_EQ(co_await count_rows(db, "cpbad"), 0);  // nothing of a failed COPY stays
+        // abort(): nothing copied, and the connection stays.
+        {
+            auto copy = co_await db.copy_in("copy cpbad(a, b) from stdin");
+            co_await copy.write(copy_rows(0, 10));
+            co_await copy.abort("changed my mind");
+        }
+        EXPECT_EQ(co_await count_rows(db, "cpbad"), 0);
+        // Not a COPY, or not one of that direction; a missing table.
+        auto not_copy = co_await error_of<db::Error>(db.copy_in("select 1"));
+        EXPECT_TRUE(contains(not_copy, "not a COPY")) << not_copy;
+        auto wrong_way = co_await error_of<db::Error>(db.copy_out("copy cpbad from stdin"));
+        EXPECT_TRUE(contains(wrong_way, "copy_in")) << wrong_way;
+        auto missing = co_await error_of<db::UndefinedTable>(db.copy_in("copy no_such_table from stdin"));
+        EXPECT_TRUE(contains(missing, "42P01")) << missing;
+        // One connection all along.
+        EXPECT_EQ((co_await db.query_one("select pg_backend_pid()")).get<std::int32_t>(0), pid);
+        EXPECT_EQ(db.statistics().opened, 1u);
+        co_await db.close();
+    }());
+}
+
+TEST_F(DbPg, AnAbandonedCopyLeavesNoBrokenConnectionInThePool) {
+    run_bounded([&]() -> Task<void> {
+        auto db = co_await db::connect(url(), {.min_size = 1, .max_size = 1});
+        co_await db.execute("drop table if exists cpab; create table cpab(a int, b text)");
+        // The writer destroyed midway: the connection it held is closed, not reused.
+        {
+            auto conn = co_await db.acquire();
+            auto copy = co_await conn.copy_in("copy cpab(a, b) from stdin");
+            co_await copy.write(copy_rows(0, 1000));
+        }
+        EXPECT_EQ(db.statistics().closed, 1u);
+        EXPECT_EQ(co_await count_rows(db, "cpab"), 0);
+        // The connection guard given back first: the COPY is detached, and its writer fails cleanly.
+        {
+            auto conn = co_await db.acquire();
+            auto copy = co_await conn.copy_in("copy cpab(a, b) from stdin");
+            co_await copy.write(copy_rows(0, 10));
+            conn.release();
+            EXPECT_FALSE(copy.active());
+            auto err = co_await error_of<db::Error>(copy.finish());
+            EXPECT_TRUE(contains(err, "over")) << err;
+        }
+        EXPECT_EQ(db.statistics().closed, 2u);
+        // A task cancelled while it streams rows in.
+        int written = 0;
+        auto writer = corio::spawn([](db::Pool db, int& written) -> Task<void> {
+            auto copy = co_await db.copy_in("copy cpab(a, b) from stdin");
+            for (int k = 0; k < 100000; k += 100) {
+                co_await copy.write(copy_rows(k, k + 100));
+                ++written;
+                co_await corio::sleep(1ms);
+            }
+            (void)co_await copy.finish();
+        }(db, written));
+        for (int k = 0; k < 1000 && written < 10; ++k) co_await corio::sleep(5ms);  // well into the COPY
+        EXPECT_GE(written, 10);
+        writer.cancel();
+        auto cancelled = co_await error_of<corio::CancelledError>([](JoinHandle<void> h) -> Task<void> {
+            co_await h;
+        }(std::move(writer)));
+        EXPECT_NE(cancelled, "<no error>");
+        EXPECT_EQ(db.statistics().closed, 3u);
+        // A reader abandoned after a few rows.
+        {
+            auto out = co_await db.copy_out("copy (select g from generate_series(1, 100000) g) to stdout");
+            for (int k = 0; k < 5; ++k) EXPECT_FALSE((co_await out.read_chunk()).empty());
+        }
+        // Every query works afterwards: no broken connection was handed out.
+        for (int k = 0; k < 5; ++k) EXPECT_EQ((co_await db.query_one("select $1::int4", k)).get<int>(0), k);
+        EXPECT_EQ(co_await count_rows(db, "cpab"), 0);
+        auto st = db.statistics();
+        EXPECT_EQ(st.closed, 4u);
+        EXPECT_EQ(st.size, 1u);
+        co_await db.close();
+    }());
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Pipelining through the pool
+
+TEST_F(DbPg, PipelinedPoolStatementsShareConnectionsAndStayIndependent) {
+    run_bounded([&]() -> Task<void> {
+        auto db = co_await db::connect(url(), {.min_size = 1, .max_size = 2, .pipeline = true});
+        constexpr int k_tasks = 64, k_queries = 40;
+        std::vector<JoinHandle<int>> tasks;
+        for (int t = 0; t < k_tasks; ++t) {
+            tasks.push_back(corio::spawn([](db::Pool db, int t) -> Task<int> {
+                int wrong = 0;
+                for (int q = 0; q < k_queries; ++q) {
+                    if (q % 10 == 7) {  // an error fails its own statement only
+                        bool failed = false;
+                        try {
+                            co_await db.query("select 1 / $1::int4", 0);
+                        } catch (const db::DivisionByZero&) {
+                            failed = true;
+                        }
+                        if (!failed) ++wrong;
+                        continue;
+                    }
+                    auto row = co_await db.query_one("select $1::int8 * 1000 + $2::int8, pg_backend_pid()",
+                                                     std::int64_t(t), std::int64_t(q));
+                    if (row.get<std::int64_t>(0) != std::int64_t(t) * 1000 + q) ++wrong;
+                }
+                co_return wrong;
+            }(db, t)));
+        }
+        // Meanwhile, statements cancelled in the middle of the pipeline (a timeout cancels them).
+        auto canceller = corio::spawn([](db::Pool db) -> Task<int> {
+            int cancelled = 0;
+            for (int k = 0; k < 20; ++k) {
+                try {
+                    (void)co_await corio::timeout(3ms, db.query("select pg_sleep(0.02), $1::int4", k));
+                } catch (const corio::TimeoutError&) {
+                    ++cancelled;
+                }
+            }
+            co_return cancelled;
+        }(db));
+        int wrong = 0;
+        for (auto& t : tasks) wrong += co_await t;
+        int cancelled = co_await canceller;
+        EXPECT_EQ(wrong, 0);
+        EXPECT_GT(cancelled, 0);
+        auto st = db.statistics();
+        EXPECT_LE(st.size, 2u);
+        EXPECT_GT(st.pipelined, 0u);
+        EXPECT_EQ(st.closed, 0u);  // no connection broke
+        // Explicit acquire() and begin() stay exclusive while pipelined statements run.
+        auto background = corio::spawn([](db::Pool db) -> Task<void> {
+            for (int k = 0; k < 200; ++k) (void)co_await db.query_one("select $1::int4", k);
+        }(db));
+        {
+            auto tx = co_await db.begin();
+            co_await tx.execute("create temp table pl(v int) on commit drop");
+            co_await tx.execute("insert into pl values (1), (2)");
+            EXPECT_EQ((co_await tx.query_one("select sum(v)::int4 from pl")).get<int>(0), 3);
+            co_await tx.commit();
+        }
+        co_await background;
+        EXPECT_EQ(db.statistics().closed, 0u);
+        co_await db.close();
+    }());
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Adversity: a restart, a cancelled query on the server
+
+TEST_F(DbPg, AServerRestartUnderLoadFailsInFlightQueriesAndLosesNothingCommitted) {
+    for (bool pipeline : {false, true}) {
+        SCOPED_TRACE(pipeline ? "pipeline" : "no pipeline");
+        run_bounded([&]() -> Task<void> {
+            auto db = co_await db::connect(url(), {.min_size = 2, .max_size = 4, .pipeline = pipeline});
+            co_await db.execute("drop table if exists rs; create table rs(id int8 primary key)");
+            struct Shared {
+                bool stop = false;
+                bool restarted = false;
+                std::int64_t next = 0;
+                std::vector<std::int64_t> acked;
+                int connection_errors = 0;
+                int acked_after_restart = 0;
+                std::vector<std::string> unexpected;
+            } sh;
+            std::vector<JoinHandle<void>> writers;
+            for (int w = 0; w < 8; ++w) {
+                writers.push_back(corio::spawn([](db::Pool db, Shared& sh) -> Task<void> {
+                    for (int k = 0; k < 100000 && !sh.stop; ++k) {
+                        std::int64_t id = sh.next++;
+                        bool failed = true;
+                        try {
+                            co_await db.execute("insert into rs(id) values ($1)", id);
+                            sh.acked.push_back(id);
+                            if (sh.restarted) ++sh.acked_after_restart;
+                            failed = false;
+                        } catch (const db::ConnectionError&) {
+                            ++sh.connection_errors;
+                        } catch (const std::exception& e) {
+                            sh.unexpected.push_back(e.what());
+                        }
+                        if (failed) co_await corio::sleep(5ms);  // the server is away: do not spin
+                    }
+                }(db, sh)));
+            }
+            co_await corio::sleep(200ms);
+            // The blocking parts off the loop; the fork on this (main) thread, which outlives the server.
+            co_await corio::to_thread([this] { pg->stop(); });
+            pg->launch();
+            co_await corio::to_thread([this] { pg->wait_ready(); });
+            sh.restarted = true;
+            for (int k = 0; k < 300 && sh.acked_after_restart < 200; ++k) co_await corio::sleep(10ms);
+            sh.stop = true;
+            for (auto& w : writers) co_await w;
+            EXPECT_GT(sh.connection_errors, 0);
+            EXPECT_TRUE(sh.unexpected.empty()) << sh.unexpected.front();
+            EXPECT_GE(sh.acked_after_restart, 200);  // the pool reconnected
+            // Every acknowledged insert is in the table.
+            auto present = (co_await db.query_one("select count(*) from rs where id = any($1)", sh.acked))
+                               .get<std::int64_t>(0);
+            EXPECT_EQ(present, static_cast<std::int64_t>(sh.acked.size()));
+            co_await db.close();
+        }());
+    }
+}
+
+TEST_F(DbPg, ACancelledQueryIsCancelledOnTheServerAndItsConnectionServesTheNext) {
+    auto cancels_logged = [&] {
+        std::string log = pg->log();
+        int n = 0;
+        for (std::size_t at = 0; (at = log.find("canceling statement due to user request", at)) != std::string::npos; ++at) ++n;
+        return n;
+    };
+    int logged_before = cancels_logged();
+    run_bounded([&]() -> Task<void> {
+        auto db = co_await db::connect(url("&application_name=corio_cancel_test"), {.min_size = 1, .max_size = 1});
+        auto watcher = co_await db::connect(url(), {.min_size = 1, .max_size = 1});
+        auto pid = (co_await db.query_one("select pg_backend_pid()")).get<std::int32_t>(0);
+        auto start = std::chrono::steady_clock::now();
+        bool timed_out = false;
+        try {
+            (void)co_await corio::timeout(100ms, db.query("select pg_sleep(10)"));
+        } catch (const corio::TimeoutError&) {
+            timed_out = true;
+        }
+        EXPECT_TRUE(timed_out);
+        EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+        // The server ended the query: its backend is idle, its last statement the sleep.
+        auto activity = co_await watcher.query_one("select state, query from pg_stat_activity where pid = $1", pid);
+        EXPECT_EQ(activity.get<std::string>("state"), "idle");
+        EXPECT_EQ(activity.get<std::string>("query"), "select pg_sleep(10)");
+        // The same backend serves the next query, at once.
+        start = std::chrono::steady_clock::now();
+        EXPECT_EQ((co_await db.query_one("select pg_backend_pid()")).get<std::int32_t>(0), pid);
+        EXPECT_LT(std::chrono::steady_clock::now() - start, 500ms);
+        EXPECT_EQ(db.statistics().opened, 1u);
+        co_await db.close();
+        co_await watcher.close();
+    }());
+    EXPECT_EQ(cancels_logged(), logged_before + 1);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The reaper
+
+TEST_F(DbPg, IdleConnectionsCloseWhenThePoolIsNotUsed) {
+    run_bounded([&]() -> Task<void> {
+        auto db = co_await db::connect(url("&application_name=corio_reaper_test"),
+                                       {.min_size = 1, .max_size = 5, .max_idle = 100ms});
+        {
+            std::vector<db::Connection> held;  // five at once, given back together
+            for (int k = 0; k < 5; ++k) held.push_back(co_await db.acquire());
+        }
+        EXPECT_EQ(db.statistics().size, 5u);
+        EXPECT_EQ(db.statistics().idle, 5u);
+        co_await corio::sleep(400ms);  // the pool is not touched meanwhile
+        auto st = db.statistics();
+        EXPECT_EQ(st.size, 1u);
+        EXPECT_EQ(st.closed, 4u);
+        // The server agrees: one session of this application is left.
+        auto sessions = (co_await db.query_one("select count(*) from pg_stat_activity where application_name = $1",
+                                               "corio_reaper_test")).get<std::int64_t>(0);
+        EXPECT_EQ(sessions, 1);
+        co_await db.close();
+    }());
+}

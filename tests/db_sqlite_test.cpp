@@ -906,6 +906,40 @@ TEST(DbSqlite, NotificationsAreNotSupported) {
     }());
 }
 
+TEST(DbSqlite, CopyIsNotSupported) {
+    TempDir dir;
+    run_bounded([&]() -> Task<void> {
+        auto db = co_await db::connect(dir.url());
+        co_await db.execute("create table t(x)");
+        auto err = co_await error_of<db::FeatureNotSupported>(db.copy_in("copy t from stdin"));
+        EXPECT_TRUE(contains(err, "COPY")) << err;
+        EXPECT_TRUE(contains(err, "not supported")) << err;
+        auto conn = co_await db.acquire();
+        err = co_await error_of<db::FeatureNotSupported>(conn.copy_out("copy t to stdout"));
+        EXPECT_TRUE(contains(err, "0A000")) << err;
+        EXPECT_EQ((co_await conn.query_one("select 1")).get<int>(0), 1);  // the connection was not spoiled
+        conn.release();
+        EXPECT_EQ(db.statistics().closed, 0u);
+    }());
+}
+
+TEST(DbSqlite, IdleConnectionsCloseWhenThePoolIsNotUsed) {
+    TempDir dir;
+    run_bounded([&]() -> Task<void> {
+        auto db = co_await db::connect(dir.url(), {.min_size = 1, .max_size = 4, .max_idle = 50ms});
+        {
+            std::vector<db::Connection> held;
+            for (int k = 0; k < 4; ++k) held.push_back(co_await db.acquire());
+        }
+        EXPECT_EQ(db.statistics().idle, 4u);
+        co_await corio::sleep(300ms);  // nothing uses the pool meanwhile
+        auto st = db.statistics();
+        EXPECT_EQ(st.size, 1u);
+        EXPECT_EQ(st.closed, 3u);
+        co_await db.close();
+    }());
+}
+
 TEST(DbSqlite, HandlesCopyAndEmptyHandlesFail) {
     TempDir dir;
     run_bounded([&]() -> Task<void> {

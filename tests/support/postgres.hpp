@@ -110,6 +110,14 @@ public:
 
     /// Starts the server (after stop()); returns when it accepts connections.
     void start() {
+        launch();
+        wait_ready();
+    }
+
+    /// Starts the server process without waiting for it (fast: a fork). Call it on a thread that outlives the
+    /// server, the main thread: the server gets SIGQUIT when the thread that started it ends (PDEATHSIG
+    /// follows the forking thread), so never on a thread pool's thread.
+    void launch() {
         if (m_pid > 0) return;
         std::string port = std::to_string(m_port);
         std::vector<std::string> args = {m_bin + "/postgres", "-D", m_dir + "/data", "-p", port,
@@ -120,6 +128,13 @@ public:
                                          "-c", "shared_buffers=32MB", "-c", "log_min_messages=warning",
                                          "-c", "log_min_error_statement=panic"};
         m_pid = spawn(args, m_dir + "/server.log", true);
+    }
+
+    /// Waits until the launched server accepts connections (blocking: any thread, never the loop's).
+    /// Errors: std::runtime_error when it exits or is not ready within 30 s.
+    void wait_ready() {
+        if (m_pid <= 0) throw std::runtime_error("wait_ready: the server was not launched");
+        std::string port = std::to_string(m_port);
         auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
         std::string info = "host=" + m_dir + " port=" + port + " user=postgres dbname=postgres";
         while (PQping(info.c_str()) != PQPING_OK) {
@@ -150,6 +165,8 @@ public:
         m_pid = -1;
     }
 
+    /// stop() then start(). On a task's loop, run stop() and wait_ready() on the thread pool and launch() on
+    /// the loop's thread (see launch()).
     void restart() {
         stop();
         start();
