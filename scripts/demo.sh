@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cmake --preset release >/dev/null
 cmake --build --preset release >/dev/null
-for ex in 01_basic_pattern 02_concurrent_io 04_never_block 05_cpu_bound 06_semaphore 07_anti_patterns 08_network_and_files; do
+for ex in 01_basic_pattern 02_concurrent_io 03_async_database 04_never_block 05_cpu_bound 06_semaphore 07_anti_patterns 08_network_and_files; do
   echo "== examples/$ex.cpp"
   "./build/release/examples/$ex"
   echo
