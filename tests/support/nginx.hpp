@@ -138,6 +138,8 @@ private:
         locations += "    location = /status/404 { return 404 '{\"error\": \"no such thing\"}'; }\n";
         locations += "    location = /status/500 { return 500 'server broke'; }\n";
         locations += "    location = /echo-headers { return 200 '$http_user_agent|$http_x_test|$http_accept_encoding|$args'; }\n";
+        // Any number of distinct pages (corio-fetch's tests): an HTML page with two links.
+        locations += "    location /items/ { default_type text/html; return 200 '<html><a href=\"/items/a\">a</a> <a href=\"/items/b\">b</a> $uri</html>'; }\n";
         c += "  server {\n    listen 127.0.0.1:" + std::to_string(m_port) + " backlog=4096;\n" + locations + "  }\n";
         c += "  server {\n    listen 127.0.0.1:" + std::to_string(m_limited) +
              ";\n    keepalive_requests 3;\n    keepalive_timeout 1s;\n" + locations + "  }\n";

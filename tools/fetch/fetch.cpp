@@ -299,7 +299,9 @@ corio::Task<std::vector<std::string>> gather_urls(const Options& opt, DemoServer
         auto d = demo->urls();
         all.insert(all.end(), d.begin(), d.end());
     }
-    bool from_stdin = opt.input == "-" || (opt.input.empty() && all.empty() && opt.queue.empty() && !::isatty(STDIN_FILENO));
+    // A queue worker reads no stdin unless told (-i -): only a run that fills the queue does.
+    bool from_stdin = opt.input == "-" || (opt.input.empty() && all.empty() && (opt.queue.empty() || opt.enqueue_only) &&
+                                           !::isatty(STDIN_FILENO));
     if (!opt.input.empty() && opt.input != "-") {
         auto lines = split_lines(co_await corio::fs::read_file(opt.input));
         all.insert(all.end(), lines.begin(), lines.end());
@@ -355,6 +357,11 @@ corio::Task<void> feed_queue(Job& job, corio::TaskGroup& group) {
     std::deque<std::string> local;
     for (;;) {
         if (local.empty()) {
+            // Claim more only when what this worker holds uncommitted is at most a batch: a worker that dies
+            // leaves at most two batches (and its fetches in flight) for the others to fetch again, and what
+            // it claims is committed well within the lease.
+            while (static_cast<std::ptrdiff_t>(job.fetching) + job.unsaved > static_cast<std::ptrdiff_t>(batch))
+                co_await corio::sleep(2ms);
             auto claimed = co_await claim(job, batch);
             if (claimed.empty()) {
                 if (job.fetching == 0 && job.unsaved <= 0) {
@@ -449,9 +456,15 @@ corio::Task<int> run(Options opt) {
     }
     std::size_t skipped = 0;
     if (job.queue) {
+        std::size_t added = 0;
         if (!urls.empty()) {
-            std::size_t added = co_await enqueue(job, urls);
+            added = co_await enqueue(job, urls);
             if (!o.quiet) std::fprintf(stderr, "corio-fetch: queued %zu new URLs (%zu given)\n", added, urls.size());
+        }
+        if (o.enqueue_only) {
+            std::fprintf(stdout, "corio-fetch: queued %zu new URLs (%zu given)\n", added, urls.size());
+            co_await job.db.close();
+            co_return 0;
         }
         auto left = co_await job.db.query_one("select count(*) from fetch_queue where not done");
         urls.clear();

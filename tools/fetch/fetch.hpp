@@ -34,6 +34,7 @@ struct Options {
     bool db_given = false;
     bool resume = false;
     std::string queue;                  // --queue postgresql://...
+    bool enqueue_only = false;          // --enqueue-only: fill the queue and exit
     std::size_t batch = 0;              // --batch: URLs claimed at once from the queue (0: 2 x concurrency)
     double lease = 60;                  // --lease: seconds a claimed URL stays claimed
     bool json = false;                  // --json summary

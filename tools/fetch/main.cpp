@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
     app.add_flag("--resume", o.resume, "skip URLs the database already holds a response for");
     app.add_option("--queue", o.queue,
                    "postgresql://...: share the URL list with other workers through a queue table (results go there)");
+    app.add_flag("--enqueue-only", o.enqueue_only, "with --queue: add the URLs to the queue and exit (start workers after)");
     app.add_option("--batch", o.batch, "URLs claimed at once from the queue (default: the concurrency)");
     app.add_option("--lease", o.lease, "seconds a claimed URL stays this worker's before others may take it")
         ->capture_default_str()->check(CLI::PositiveNumber);
