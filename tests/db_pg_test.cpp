@@ -271,21 +271,24 @@ TEST_F(DbPg, UniqueViolation) {
 }
 
 TEST_F(DbPg, ThousandTasksOnAPoolOfTen) {
-    run_bounded([&]() -> Task<void> {
-        auto db = co_await db::connect(url(), {.min_size = 1, .max_size = 10});
-        std::vector<JoinHandle<std::int64_t>> tasks;
-        for (int k = 0; k < 1000; ++k) {
-            tasks.push_back(corio::spawn([](db::Pool db, int k) -> Task<std::int64_t> {
-                auto row = co_await db.query_one("select $1::int8 * 2", static_cast<std::int64_t>(k));
-                co_return row.get<std::int64_t>(0);
-            }(db, k)));
-        }
-        std::int64_t total = 0;
-        for (auto& t : tasks) total += co_await t;
-        EXPECT_EQ(total, 999 * 1000);
-        EXPECT_LE(db.statistics().size, 10u);
-        co_await db.close();
-    }());
+    for (bool pipeline : {false, true}) {
+        SCOPED_TRACE(pipeline ? "pipeline" : "no pipeline");
+        run_bounded([&]() -> Task<void> {
+            auto db = co_await db::connect(url(), {.min_size = 1, .max_size = 10, .pipeline = pipeline});
+            std::vector<JoinHandle<std::int64_t>> tasks;
+            for (int k = 0; k < 1000; ++k) {
+                tasks.push_back(corio::spawn([](db::Pool db, int k) -> Task<std::int64_t> {
+                    auto row = co_await db.query_one("select $1::int8 * 2", static_cast<std::int64_t>(k));
+                    co_return row.get<std::int64_t>(0);
+                }(db, k)));
+            }
+            std::int64_t total = 0;
+            for (auto& t : tasks) total += co_await t;
+            EXPECT_EQ(total, 999 * 1000);
+            EXPECT_LE(db.statistics().size, 10u);
+            co_await db.close();
+        }());
+    }
 }
 
 TEST_F(DbPg, CancellationMidQueryLeavesThePoolUsable) {
