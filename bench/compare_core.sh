@@ -61,6 +61,7 @@ for line in open(sys.argv[1]):
 runtimes = ["corio", "corio-epoll", "asio", "asyncio", "uvloop"]
 workloads = list(dict.fromkeys(w for (_, w) in vals))
 med = {k: statistics.median(v) for k, v in vals.items()}
+results = []
 print(f"{'workload':24}" + "".join(f"{r:>13}" for r in runtimes) + "   asio/corio asyncio/corio uvloop/corio")
 for w in workloads:
     row = f"{w:24}"
@@ -72,6 +73,12 @@ for w in workloads:
         v = med.get((p, w))
         row += f"{(v / c if v and c else float('nan')):>13.1f}x"
     print(row)
+    for p in ["asio", "asyncio", "uvloop"]:  # machine-readable (bench/report.sh): corio's speed-up over p
+        v = med.get((p, w))
+        if v and c:
+            results.append(f"RESULT\t{w}\t{c:.1f}\t{p}\t{v:.1f}\t{v / c:.2f}\t{units[w]}")
 n = max(len(v) for v in vals.values())
 print(f"(medians of {n} interleaved rounds; ratio = peer / corio, higher is better for corio)")
+for line in results:
+    print(line)
 PY

@@ -82,4 +82,9 @@ for name in readers:
     ip = f"{statistics.median(inproc[name]):.0f}" if inproc[name] else "-"
     print(f"{name:20}{m:>10.0f}{m / dd:>7.2f}x{ip:>18}")
 print("(x4: four reads in flight; MB/s = file size / process wall time; in-process excludes start-up)")
+# Machine-readable (bench/report.sh): corio (io_uring, one read at a time) against dd and cat, MB/s.
+corio = statistics.median(wall["corio io_uring"])
+for peer in ["dd bs=1M", "cat"]:
+    m = statistics.median(wall[peer])
+    print(f"RESULT\tfs_read_1mib\t{corio:.0f}\t{peer.split()[0]}\t{m:.0f}\t{corio / m:.2f}\tMB/s")
 PY

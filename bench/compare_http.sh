@@ -137,6 +137,10 @@ for (name, workload), v in sorted(vals.items(), key=lambda kv: (kv[0][1], kv[0][
     print(f"{workload:<22} {name:<16} {med[(name, workload)]:>12.1f}  {units[workload]:<6} {len(v)}")
 print()
 corio = get("corio", "client_json")
+results = []
+def result(workload, a, peer, b, speedup, unit):  # machine-readable (bench/report.sh): corio's speed-up over peer
+    if a and b:
+        results.append(f"RESULT\t{workload}\t{a:.1f}\t{peer}\t{b:.1f}\t{speedup:.2f}\t{unit}")
 def ratio(label, a, b, target):
     if a and b:
         print(f"{label:<40} {a / b:6.2f}x   (target {target})")
@@ -144,16 +148,24 @@ if corio:
     ratio("client: corio / wrk", corio, get("wrk", "client_json"), ">= 0.85x")
     ratio("client: corio / httpx", corio, get("httpx", "client_json"), ">= 30x")
     ratio("client: corio / aiohttp+uvloop", corio, get("aiohttp-uvloop", "client_json"), ">= 8x")
+    for peer in ["wrk", "httpx", "aiohttp-uvloop"]:
+        b = get(peer, "client_json")
+        result("client_json", corio, peer, b, corio / b if b else 0, "req/s")
     ratio("client: corio-epoll / wrk", get("corio-epoll", "client_json"), get("wrk", "client_json"), "-")
 # Throughput is capped by nginx (one worker, one core of two): CPU per request shows the clients' own cost.
 def cpu_ratio(label, peer):
     a, b = get("corio", "client_cpu"), get(peer, "client_cpu")
     if a and b:
         print(f"{label:<40} {b / a:6.2f}x   (CPU per request, peer / corio)")
+        result("client_cpu", a, peer, b, b / a, "us/req")
 cpu_ratio("client CPU: httpx / corio", "httpx")
 cpu_ratio("client CPU: aiohttp+uvloop / corio", "aiohttp-uvloop")
 ratio("server: corio / nginx (wrk -t1 -c50)", get("corio", "server_json"), get("nginx", "server_json"), ">= 1.0x")
+a, b = get("corio", "server_json"), get("nginx", "server_json")
+result("server_json", a, "nginx", b, a / b if a and b else 0, "req/s")
 for (name, workload), v in med.items():
     if workload.startswith("idle_"):
         print(f"{workload:<40} {v:6.1f} MiB (target: <= 64 MiB in all)")
+for line in results:
+    print(line)
 PY

@@ -91,6 +91,7 @@ med = {k: statistics.median(v) for k, v in vals.items()}
 def cell(v, fmt, width):
     return f"{(fmt(v) if v is not None else '-'):>{width}}"
 
+results = []
 print(f"{'workload':14}" + "".join(f"{r:>14}" for r in runtimes)
       + "".join(f"{p + '/corio':>15}" for p in peers)
       + "".join(f"{r + ' ops/s':>16}" for r in ops))
@@ -106,7 +107,13 @@ for w in workloads:
         v = med.get((r, w))
         row += cell(1e9 / v if v else None, lambda x: f"{x:,.0f}", 16)
     print(row)
+    for p in peers:  # machine-readable (bench/report.sh): corio's speed-up over p
+        v = med.get((p, w))
+        if v and c:
+            results.append(f"RESULT\t{w}\t{c:.1f}\t{p}\t{v:.1f}\t{v / c:.2f}\t{units[w]}")
 n = max(len(v) for v in vals.values())
 print(f"(medians of {n} interleaved rounds; ratio = peer / corio, higher is better for corio; "
       "ops/s = 1e9 / ns: round trips/s over all connections for echo_*, connections/s for accept)")
+for line in results:
+    print(line)
 PY

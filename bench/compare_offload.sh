@@ -96,6 +96,10 @@ for w in workloads:
 n = max(len(v) for v in vals.values())
 print(f"(medians of {n} interleaved rounds; ns per call or per digest; python/process > 1 and "
       "to_thread/process > 1: the process pool is faster)")
+for w in workloads:  # machine-readable (bench/report.sh): the ProcessPool's speed-up over Python's
+    p, py = med.get(("process", w)), med.get(("python", w))
+    if p and py:
+        print(f"RESULT\t{w}\t{p:.1f}\tpython-ppe\t{py:.1f}\t{py / p:.2f}\tns")
 
 def target(name, value, ok, fmt):
     if value is None:
