@@ -454,6 +454,10 @@ struct StaleConnection {
         throw ConnectTimeout(timeout_text("connecting", l, total), method, url);
     } catch (const net::ConnectError& ce) {
         if (ce.code() == ETIMEDOUT) throw ConnectTimeout(ce.what(), method, url);
+        std::string_view reason = ce.what();
+        // The socket layer's message may already say what `what` says ("cannot connect to host:port: ...").
+        if (reason.starts_with(what) && reason.substr(what.size()).starts_with(": "))
+            throw ConnectError(std::string(reason), method, url);
         throw ConnectError(std::string(what) + ": " + ce.what(), method, url);
     } catch (const HttpError&) {
         throw;

@@ -81,8 +81,9 @@ Task<TcpStream> connect_single(const SocketAddress& address, const std::string& 
     try {
         co_return co_await connect_one(address, nodelay);
     } catch (const IoError& e) {
-        throw ConnectError("cannot connect to " + label + ": " + address.to_string() + ": " + std::strerror(e.code()),
-                           e.code());
+        std::string where = address.to_string();
+        where = where == label ? label : label + ": " + where;  // a host name is followed by its address
+        throw ConnectError("cannot connect to " + where + ": " + std::strerror(e.code()), e.code());
     }
 }
 
