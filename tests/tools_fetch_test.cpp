@@ -15,6 +15,9 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <future>
+#include <map>
+#include <mutex>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -259,6 +262,129 @@ TEST(CorioFetch, CtrlCMidRunSavesWhatFinishedAndLeavesAConsistentDatabase) {
     EXPECT_EQ(k["skipped"].get<std::int64_t>(), done);
     EXPECT_EQ(k["urls"].get<std::int64_t>(), 2000 - done);
     EXPECT_EQ(scalar(db, "select count(*) from fetches"), 2000);
+}
+
+/// A server in a thread of the test: counts requests in flight and when each started; /flaky/N answers 503
+/// the first time it is asked.
+class WatchedServer {
+public:
+    WatchedServer() {
+        std::promise<std::uint16_t> port;
+        auto ready = port.get_future();
+        m_thread = std::thread([this, &port] {
+            corio::run([](WatchedServer* self, std::promise<std::uint16_t>& port) -> corio::Task<void> {
+                corio::Event quit;
+                corio::http::Server server;
+                auto page = [self](corio::http::Request& req) -> corio::Task<corio::http::Response> {
+                    std::string path(req.path());
+                    int attempt;
+                    {
+                        std::lock_guard lock(self->m_mutex);
+                        self->m_starts.push_back(std::chrono::steady_clock::now());
+                        attempt = ++self->m_attempts[path];
+                    }
+                    int now = ++self->m_in_flight;
+                    int seen = self->max_in_flight.load();
+                    while (now > seen && !self->max_in_flight.compare_exchange_weak(seen, now)) {
+                    }
+                    co_await corio::sleep(20ms);
+                    --self->m_in_flight;
+                    if (path.starts_with("/flaky/") && attempt == 1) co_return corio::http::Response::text("busy", 503);
+                    co_return corio::http::Response::html("<a href=\"/x\">x</a>");
+                };
+                server.route("GET", "/p/{id}", page).route("GET", "/flaky/{id}", page);
+                server.route("POST", "/quit", [&quit](corio::http::Request&) -> corio::Task<corio::http::Response> {
+                    quit.set();
+                    co_return corio::http::Response::text("bye");
+                });
+                server.listen("127.0.0.1:0");
+                port.set_value(server.port());
+                server.start();
+                co_await quit.wait();
+                co_await server.shutdown(1s);
+            }(this, port));
+        });
+        m_port = ready.get();
+    }
+    ~WatchedServer() {
+        corio::run([](std::uint16_t port) -> corio::Task<void> {
+            corio::http::Client client;
+            co_await client.post("http://127.0.0.1:" + std::to_string(port) + "/quit");
+        }(m_port));
+        m_thread.join();
+    }
+    [[nodiscard]] std::string urls(const std::string& kind, int n) const {
+        std::string s;
+        for (int i = 0; i < n; ++i) s += "http://127.0.0.1:" + std::to_string(m_port) + "/" + kind + "/" + std::to_string(i) + "\n";
+        return s;
+    }
+    [[nodiscard]] std::vector<std::chrono::steady_clock::time_point> starts() {
+        std::lock_guard lock(m_mutex);
+        auto s = m_starts;
+        std::sort(s.begin(), s.end());
+        return s;
+    }
+    [[nodiscard]] std::size_t requests() {
+        std::lock_guard lock(m_mutex);
+        return m_starts.size();
+    }
+    void reset() {
+        std::lock_guard lock(m_mutex);
+        m_starts.clear();
+        m_attempts.clear();
+        max_in_flight = 0;
+    }
+    std::atomic<int> max_in_flight{0};
+
+private:
+    std::thread m_thread;
+    std::uint16_t m_port = 0;
+    std::atomic<int> m_in_flight{0};
+    std::mutex m_mutex;
+    std::vector<std::chrono::steady_clock::time_point> m_starts;
+    std::map<std::string, int> m_attempts;
+};
+
+TEST(CorioFetchLimits, PerHostCapsTheRequestsInFlightToOneHost) {
+    TempDir dir;
+    WatchedServer server;
+    auto free = fetch(dir, {"-c", "20", "--db", sqlite_url(dir / "a.db"), "-q"}, server.urls("p", 60));
+    ASSERT_EQ(free.status, 0) << free.err;
+    EXPECT_GE(server.max_in_flight.load(), 5) << "without --per-host, -c 20 runs many at once";
+    server.reset();
+    auto capped = fetch(dir, {"-c", "20", "--per-host", "3", "--db", sqlite_url(dir / "b.db"), "--json", "-q"},
+                        server.urls("p", 60));
+    ASSERT_EQ(capped.status, 0) << capped.err;
+    EXPECT_EQ(capped.json()["status"]["200"], 60);
+    EXPECT_LE(server.max_in_flight.load(), 3);
+    EXPECT_GE(server.max_in_flight.load(), 2);
+}
+
+TEST(CorioFetchLimits, RateSpacesTheRequestsToAHost) {
+    TempDir dir;
+    WatchedServer server;
+    auto o = fetch(dir, {"-c", "10", "--rate", "20", "--db", sqlite_url(dir / "r.db"), "--json", "-q"},
+                   server.urls("p", 11));
+    ASSERT_EQ(o.status, 0) << o.err;
+    auto starts = server.starts();
+    ASSERT_EQ(starts.size(), 11u);
+    // 20 per second: the 11th starts at least 10 x 50 ms after the first (some slack for timer granularity).
+    EXPECT_GE(starts.back() - starts.front(), 480ms);
+}
+
+TEST(CorioFetchLimits, RetriesTryAgainAfterA503) {
+    TempDir dir;
+    WatchedServer server;
+    auto once = fetch(dir, {"--db", sqlite_url(dir / "once.db"), "--json", "-q"}, server.urls("flaky", 10));
+    ASSERT_EQ(once.status, 0) << once.err;
+    EXPECT_EQ(once.json()["status"]["503"], 10) << "without --retries the 503 is the result";
+    server.reset();
+    auto again = fetch(dir, {"--retries", "2", "--db", sqlite_url(dir / "again.db"), "--json", "-q"},
+                       server.urls("flaky", 10));
+    ASSERT_EQ(again.status, 0) << again.err;
+    EXPECT_EQ(again.json()["status"]["200"], 10);
+    EXPECT_EQ(server.requests(), 20u);
+    EXPECT_EQ(scalar(sqlite_url(dir / "again.db"), "select count(*) from fetches where status = 200"), 10);
 }
 
 class CorioFetchPostgres : public ::testing::Test {
