@@ -132,7 +132,7 @@ run() {  # run NAME CMD...: append "NAME workload value unit" lines (a run that 
 }
 pgbench_run() {  # the same point select, 8 clients, 2 threads; checks every transaction was processed
   local per=$(( (n + 7) / 8 )) status=0
-  timeout --foreground 900 "$pg_bin/pgbench" -n -M prepared -c 8 -j 2 -t "$per" -f "$out/select.sql" \
+  timeout --foreground 900 /usr/bin/time -f "%U %S" -o "$out/pgbench_time.txt" "$pg_bin/pgbench" -n -M prepared -c 8 -j 2 -t "$per" -f "$out/select.sql" \
     -h 127.0.0.1 -p "$port" -U postgres postgres > "$out/pgbench.txt" 2>>"$out/stderr.txt" || status=$?
   local done tps
   done=$(awk -F': ' '/number of transactions actually processed/ {print $2}' "$out/pgbench.txt")
@@ -144,6 +144,7 @@ pgbench_run() {  # the same point select, 8 clients, 2 threads; checks every tra
     return
   fi
   echo "pgbench pg_select $tps q/s" >> "$results"
+  awk -v n=$((per * 8)) '{printf "pgbench pg_select_cpu %.2f us/op\n", ($1 + $2) * 1e6 / n}' "$out/pgbench_time.txt" >> "$results"
 }
 corio_args=(--pg "$url" --sqlite "$out/corio.db" -n "$n")
 [ -n "$only" ] && corio_args+=(--only "$only")
@@ -164,6 +165,8 @@ for r in $(seq "$rounds"); do
   echo "round $r end $(cut -d' ' -f1 /proc/loadavg)" >> "$loads"
 done
 grep -h "^db_asyncpg:" "$out/stderr.txt" | sort -u >&2 || true
+mkdir -p build/bench-peers
+cp "$results" build/bench-peers/db_results.txt  # every round's numbers, for a look at the spread
 
 /usr/bin/python3 - "$results" "$loads" "$asyncpg_name" "$n" <<'PY'
 import statistics, sys
@@ -184,11 +187,12 @@ if not vals:
     sys.exit("compare_db.sh: no results")
 med = {k: statistics.median(v) for k, v in vals.items()}
 runtimes = [r for r in ["corio", "corio-epoll", asyncpg, "pgbench", "aiosqlite"] if any(k[0] == r for k in vals)]
-workloads = [w for w in ["pg_select", "pg_select_held", "pg_select_pipe", "pg_fetch_all", "sqlite_insert", "sqlite_select"]
-             if any(k[1] == w for k in vals)]
+order = ["pg_select", "pg_select_held", "pg_select_pipe", "pg_fetch_all", "sqlite_insert", "sqlite_select"]
+workloads = [w for w in order if any(k[1] == w for k in vals)]
+cpu_workloads = [w + "_cpu" for w in order if any(k[1] == w + "_cpu" for k in vals)]
 
-def cell(v, width):
-    return f"{(f'{v:,.0f}' if v is not None else '-'):>{width}}"
+def cell(v, width, fmt="{:,.0f}"):
+    return f"{(fmt.format(v) if v is not None else '-'):>{width}}"
 
 print(f"{'workload':15}{'unit':>7}" + "".join(f"{r:>16}" for r in runtimes))
 for w in workloads:
@@ -196,6 +200,13 @@ for w in workloads:
 rounds = max(len(v) for v in vals.values())
 print(f"(medians of {rounds} interleaved rounds, n = {n:,}; higher is better; load average at the start and end "
       "of each round: " + ", ".join(l.split()[3] for l in open(loads)) + ")")
+if cpu_workloads:
+    print()
+    print(f"{'client CPU':19}{'unit':>7}" + "".join(f"{r:>16}" for r in runtimes))
+    for w in cpu_workloads:
+        print(f"{w:19}{units[w]:>7}" + "".join(cell(med.get((r, w)), 16, "{:,.2f}") for r in runtimes))
+    print("(CPU time of the client process, every thread, per query or row; lower is better; the server's is not in it)")
+print()
 
 def ratio(a, b):
     a, b = med.get(a), med.get(b)
@@ -217,6 +228,12 @@ target("fetch 10,000 rows x 50, rows/s corio / asyncpg", ("corio", "pg_fetch_all
 target("point select, held connections, corio / asyncpg", ("corio", "pg_select_held"), (asyncpg, "pg_select_held"), None)
 target("sqlite inserts, corio / aiosqlite", ("corio", "sqlite_insert"), ("aiosqlite", "sqlite_insert"), 10.0)
 target("sqlite point selects, corio / aiosqlite", ("corio", "sqlite_select"), ("aiosqlite", "sqlite_select"), 10.0)
+print("client CPU per operation, peer / corio (io_uring / epoll; > 1: corio uses less):")
+for w, peer in [("pg_select_cpu", asyncpg), ("pg_select_cpu", "pgbench"), ("pg_select_held_cpu", asyncpg),
+                ("pg_fetch_all_cpu", asyncpg), ("sqlite_insert_cpu", "aiosqlite"), ("sqlite_select_cpu", "aiosqlite")]:
+    got = [ratio((peer, w), (rt, w)) for rt in ("corio", "corio-epoll")]
+    if any(x is not None for x in got):
+        print(f"  {w[:-4] + ', ' + peer + ' / corio':<52} " + " / ".join(f"{x:.2f}x" if x else "-" for x in got))
 PY
 if [ "$failures" -gt 0 ]; then
   echo "compare_db.sh: $failures run(s) failed (see the warnings above)" >&2

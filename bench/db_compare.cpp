@@ -12,7 +12,8 @@
 //   sqlite_insert    N rows inserted into a fresh SQLite file in transactions of 1,000: rows/s
 //   sqlite_select    N point selects of those rows by random id, one after the other: queries/s
 //
-// Every column of every row is read (int4, text, numeric, timestamptz), as the peers decode them.
+// Every column of every row is read (int4, text, numeric, timestamptz), as the peers decode them. After each
+// workload's line comes `<workload>_cpu <µs> us/op`: the process's CPU time (all threads) per query or row.
 //
 //   db_compare [--pg URL] [--sqlite FILE] [-n N | --quick] [--only WORKLOAD] [--stats]
 //
@@ -26,6 +27,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <sys/resource.h>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -73,18 +75,39 @@ std::int64_t read_item(const db::Row& row, std::int64_t want) {
     return id;
 }
 
-struct Counters {
-    corio::LoopStatistics at;
-    Counters() : at(corio::loop_statistics()) {}
-    void print(const char* workload, std::size_t ops, bool on) const {
-        if (!on) return;
+double cpu_seconds() {
+    rusage u{};
+    ::getrusage(RUSAGE_SELF, &u);
+    auto sec = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+    return sec(u.ru_utime) + sec(u.ru_stime);
+}
+
+/// From its construction: wall time, the process's CPU time (every thread: the loop's and SQLite's) and the
+/// loop's counters. report() prints `<workload> <rate> <unit>` and `<workload>_cpu <CPU per op> us/op` (with
+/// --stats, the loop's counters per operation on stderr).
+class Meter {
+public:
+    explicit Meter(bool stats) : m_stats(stats), m_loop(corio::loop_statistics()), m_cpu(cpu_seconds()), m_t0(Clock::now()) {}
+
+    void report(const char* workload, std::size_t ops, const char* unit) const {
+        double s = seconds_since(m_t0);
+        double cpu = cpu_seconds() - m_cpu;
+        auto n = static_cast<double>(ops);
+        std::printf("%s %.1f %s\n%s_cpu %.2f us/op\n", workload, n / s, unit, workload, cpu / n * 1e6);
         std::fflush(stdout);
+        if (!m_stats) return;
         auto now = corio::loop_statistics();
-        auto per = [&](std::uint64_t a, std::uint64_t b) { return static_cast<double>(a - b) / static_cast<double>(ops); };
+        auto per = [&](std::uint64_t a, std::uint64_t b) { return static_cast<double>(a - b) / n; };
         std::fprintf(stderr, "%s: per operation: %.2f kernel waits, %.2f I/O ops, %.2f loop turns, %.2f resumes\n",
-                     workload, per(now.kernel_waits, at.kernel_waits), per(now.io_submitted, at.io_submitted),
-                     per(now.turns, at.turns), per(now.resumes, at.resumes));
+                     workload, per(now.kernel_waits, m_loop.kernel_waits), per(now.io_submitted, m_loop.io_submitted),
+                     per(now.turns, m_loop.turns), per(now.resumes, m_loop.resumes));
     }
+
+private:
+    bool m_stats;
+    corio::LoopStatistics m_loop;
+    double m_cpu;
+    Clock::time_point m_t0;
 };
 
 template <class Db>
@@ -108,8 +131,9 @@ corio::Task<std::size_t> select_worker(db::Pool pool, std::size_t count, std::ui
     co_return co_await selects_on(conn, count, seed);
 }
 
-/// `tasks` tasks share n point selects on `pool`: queries/s.
-corio::Task<double> point_selects(db::Pool pool, std::size_t n, std::size_t tasks, bool held = false) {
+/// `tasks` tasks share n point selects on `pool`; prints the rate as `workload`.
+corio::Task<void> point_selects(db::Pool pool, const char* workload, std::size_t n, std::size_t tasks, bool held,
+                                bool stats) {
     // Warm-up: every connection opened and its statement prepared.
     {
         std::vector<corio::Task<std::size_t>> warm;
@@ -119,19 +143,18 @@ corio::Task<double> point_selects(db::Pool pool, std::size_t n, std::size_t task
     std::vector<corio::Task<std::size_t>> workers;
     for (std::size_t t = 0; t < tasks; ++t)
         workers.push_back(select_worker(pool, n / tasks + (t < n % tasks ? 1 : 0), t + 1, held));
-    auto t0 = Clock::now();
+    Meter m(stats);
     auto found = co_await corio::gather(std::move(workers));
-    double s = seconds_since(t0);
     std::size_t all = 0;
     for (std::size_t f : found) all += f;
     if (all != n) throw std::runtime_error("point selects: " + std::to_string(all) + " rows for " + std::to_string(n) + " queries");
-    co_return static_cast<double>(n) / s;
+    m.report(workload, n, "q/s");
 }
 
-corio::Task<double> fetch_all(db::Pool pool) {
+corio::Task<void> fetch_all(db::Pool pool, bool stats) {
     (void)co_await pool.query("select id, name, price, created from items");  // warm-up
     std::size_t rows = 0;
-    auto t0 = Clock::now();
+    Meter m(stats);
     for (int r = 0; r < k_fetch_rounds; ++r) {
         db::Rows all = co_await pool.query("select id, name, price, created from items");
         std::int64_t sum = 0;
@@ -140,41 +163,21 @@ corio::Task<double> fetch_all(db::Pool pool) {
             throw std::runtime_error("fetch all: " + std::to_string(all.size()) + " rows");
         rows += all.size();
     }
-    co_return static_cast<double>(rows) / seconds_since(t0);
+    m.report("pg_fetch_all", rows, "rows/s");
 }
 
 corio::Task<void> postgres(const Options& o) {
     auto want = [&](const char* w) { return o.only.empty() || o.only == w; };
     if (want("pg_select") || want("pg_select_held") || want("pg_fetch_all")) {
         db::Pool pool = co_await db::connect(o.pg, {.min_size = 8, .max_size = 8});
-        if (want("pg_select")) {
-            Counters c;
-            double qps = co_await point_selects(pool, o.n, 8);
-            std::printf("pg_select %.1f q/s\n", qps);
-            c.print("pg_select", o.n, o.stats);
-        }
-        if (want("pg_select_held")) {
-            Counters c;
-            double qps = co_await point_selects(pool, o.n, 8, true);
-            std::printf("pg_select_held %.1f q/s\n", qps);
-            c.print("pg_select_held", o.n, o.stats);
-        }
-        if (want("pg_fetch_all")) {
-            Counters c;
-            double rps = co_await fetch_all(pool);
-            std::printf("pg_fetch_all %.1f rows/s\n", rps);
-            c.print("pg_fetch_all", k_fetch_rounds, o.stats);
-        }
-        std::fflush(stdout);
+        if (want("pg_select")) co_await point_selects(pool, "pg_select", o.n, 8, false, o.stats);
+        if (want("pg_select_held")) co_await point_selects(pool, "pg_select_held", o.n, 8, true, o.stats);
+        if (want("pg_fetch_all")) co_await fetch_all(pool, o.stats);
         co_await pool.close();
     }
     if (want("pg_select_pipe")) {
         db::Pool pool = co_await db::connect(o.pg, {.min_size = 8, .max_size = 8, .pipeline = true});
-        Counters c;
-        double qps = co_await point_selects(pool, o.n, 64);
-        std::printf("pg_select_pipe %.1f q/s\n", qps);
-        std::fflush(stdout);
-        c.print("pg_select_pipe", o.n, o.stats);
+        co_await point_selects(pool, "pg_select_pipe", o.n, 64, false, o.stats);
         co_await pool.close();
     }
 }
@@ -189,8 +192,7 @@ corio::Task<void> sqlite(const Options& o) {
                           "created text not null)");
     const auto created = std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
     {
-        Counters c;
-        auto t0 = Clock::now();
+        Meter m(o.stats);
         for (std::size_t base = 0; base < o.n; base += k_tx_rows) {
             auto tx = co_await pool.begin();
             for (std::size_t i = base; i < std::min(o.n, base + k_tx_rows); ++i) {
@@ -201,26 +203,21 @@ corio::Task<void> sqlite(const Options& o) {
             }
             co_await tx.commit();
         }
-        double s = seconds_since(t0);
+        if (want("sqlite_insert")) m.report("sqlite_insert", o.n, "rows/s");
         auto count = (co_await pool.query_one("select count(*) from items")).get<std::int64_t>(0);
         if (count != static_cast<std::int64_t>(o.n))
             throw std::runtime_error("sqlite insert: " + std::to_string(count) + " rows for " + std::to_string(o.n));
-        if (want("sqlite_insert")) std::printf("sqlite_insert %.1f rows/s\n", static_cast<double>(o.n) / s);
-        c.print("sqlite_insert", o.n, o.stats);
     }
     if (want("sqlite_select")) {
-        Counters c;
         Ids ids(7);
         auto max = static_cast<std::int32_t>(o.n);
-        auto t0 = Clock::now();
+        Meter m(o.stats);
         for (std::size_t i = 0; i < o.n; ++i) {
             std::int32_t id = ids.next(max);
             read_item(co_await pool.query_one(k_select, id), id);
         }
-        std::printf("sqlite_select %.1f q/s\n", static_cast<double>(o.n) / seconds_since(t0));
-        c.print("sqlite_select", o.n, o.stats);
+        m.report("sqlite_select", o.n, "q/s");
     }
-    std::fflush(stdout);
     co_await pool.close();
     for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(o.sqlite + suffix);
 }

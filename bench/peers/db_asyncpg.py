@@ -2,8 +2,9 @@
 """Python peer of corio's PostgreSQL benchmark (bench/db_compare.cpp): asyncpg, on uvloop when it is
 installed (--no-uvloop: asyncio's own loop). The loop in use is named on stderr.
 
-Prints one line per workload to stdout:  <workload> <value> <unit>   (diagnostics go to stderr). Every
-result is checked; a wrong one ends the program with exit status 1.
+Prints two lines per workload to stdout:  <workload> <value> <unit>  and  <workload>_cpu <value> us/op  (the
+process's CPU time per query or row); diagnostics go to stderr. Every result is checked; a wrong one ends the
+program with exit status 1.
 
   pg_select     N point selects `select id, name, price, created from items where id = $1`, random ids in
                 1..10,000, 8 tasks on a pool of 8 connections (pool.fetchrow): queries/s
@@ -52,27 +53,33 @@ async def select_worker(pool, count, seed, held=False):
 
 async def point_selects(pool, n, held=False):
     await asyncio.gather(*[select_worker(pool, 4, 1000 + t, held) for t in range(TASKS)])  # warm-up
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     found = await asyncio.gather(*[select_worker(pool, n // TASKS + (1 if t < n % TASKS else 0), t + 1, held)
                                    for t in range(TASKS)])
-    s = time.perf_counter() - t0
+    s, cpu = time.perf_counter() - t0, time.process_time() - c0
     if sum(found) != n:
         sys.exit(f"db_asyncpg: point selects: {sum(found)} rows for {n} queries")
-    return n / s
+    return n / s, cpu / n * 1e6
 
 
 async def fetch_all(pool):
     sql = "select id, name, price, created from items"
     await pool.fetch(sql)  # warm-up
     rows = 0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(FETCH_ROUNDS):
         result = await pool.fetch(sql)
         total = sum(check_row(r, 0) for r in result)
         if len(result) != ROWS or total != ROWS * (ROWS + 1) // 2:
             sys.exit(f"db_asyncpg: fetch all: {len(result)} rows")
         rows += len(result)
-    return rows / (time.perf_counter() - t0)
+    s, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return rows / s, cpu / rows * 1e6
+
+
+def report(workload, measured, unit):
+    rate, cpu = measured
+    print(f"{workload} {rate:.1f} {unit}\n{workload}_cpu {cpu:.2f} us/op", flush=True)
 
 
 async def main(args):
@@ -80,11 +87,11 @@ async def main(args):
     pool = await asyncpg.create_pool(args.dsn, min_size=TASKS, max_size=TASKS)
     try:
         if want("pg_select"):
-            print(f"pg_select {await point_selects(pool, args.n):.1f} q/s", flush=True)
+            report("pg_select", await point_selects(pool, args.n), "q/s")
         if want("pg_select_held"):
-            print(f"pg_select_held {await point_selects(pool, args.n, True):.1f} q/s", flush=True)
+            report("pg_select_held", await point_selects(pool, args.n, True), "q/s")
         if want("pg_fetch_all"):
-            print(f"pg_fetch_all {await fetch_all(pool):.1f} rows/s", flush=True)
+            report("pg_fetch_all", await fetch_all(pool), "rows/s")
     finally:
         await pool.close()
 
