@@ -288,34 +288,47 @@ std::vector<std::string> split_lines(const std::string& text) {
     return out;
 }
 
+/// `urls` without those in `have`, in order.
+std::vector<std::string> without(std::vector<std::string> urls, std::vector<std::string> have) {
+    std::unordered_set<std::string_view> done(have.begin(), have.end());
+    std::erase_if(urls, [&](const std::string& u) { return done.count(u) > 0; });
+    return urls;
+}
+
 std::string read_stdin() {
     return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
 }
 
+/// Splits the texts into lines and drops blank lines, comments and duplicates, keeping the first of each: a
+/// CPU-bound step for a long list, so it runs on a thread.
+std::vector<std::string> url_list(std::vector<std::string> given, std::vector<std::string> texts) {
+    for (auto& t : texts) {
+        auto lines = split_lines(t);
+        given.insert(given.end(), std::make_move_iterator(lines.begin()), std::make_move_iterator(lines.end()));
+    }
+    std::unordered_set<std::string_view> seen;
+    seen.reserve(given.size());
+    std::vector<std::string> out;
+    out.reserve(given.size());
+    for (auto& u : given)
+        if (seen.insert(u).second) out.push_back(u);
+    return out;
+}
+
 /// The URLs of the command line, -i FILE (or -), stdin, in that order, without duplicates.
 corio::Task<std::vector<std::string>> gather_urls(const Options& opt, DemoServer* demo) {
-    std::vector<std::string> all = opt.urls;
+    std::vector<std::string> given = opt.urls;
     if (demo) {
         auto d = demo->urls();
-        all.insert(all.end(), d.begin(), d.end());
+        given.insert(given.end(), d.begin(), d.end());
     }
     // A queue worker reads no stdin unless told (-i -): only a run that fills the queue does.
-    bool from_stdin = opt.input == "-" || (opt.input.empty() && all.empty() && (opt.queue.empty() || opt.enqueue_only) &&
+    bool from_stdin = opt.input == "-" || (opt.input.empty() && given.empty() && (opt.queue.empty() || opt.enqueue_only) &&
                                            !::isatty(STDIN_FILENO));
-    if (!opt.input.empty() && opt.input != "-") {
-        auto lines = split_lines(co_await corio::fs::read_file(opt.input));
-        all.insert(all.end(), lines.begin(), lines.end());
-    }
-    if (from_stdin) {
-        auto lines = split_lines(co_await corio::to_thread(read_stdin));  // a blocking read: off the loop
-        all.insert(all.end(), lines.begin(), lines.end());
-    }
-    std::unordered_set<std::string> seen;
-    std::vector<std::string> out;
-    out.reserve(all.size());
-    for (auto& u : all)
-        if (seen.insert(u).second) out.push_back(std::move(u));
-    co_return out;
+    std::vector<std::string> texts;
+    if (!opt.input.empty() && opt.input != "-") texts.push_back(co_await corio::fs::read_file(opt.input));
+    if (from_stdin) texts.push_back(co_await corio::to_thread(read_stdin));  // a blocking read: off the loop
+    co_return co_await corio::to_thread(url_list, std::move(given), std::move(texts));
 }
 
 /// Spawns a fetch for each URL as the Semaphore gives permits (at most -c fetches exist at once).
@@ -475,11 +488,11 @@ corio::Task<int> run(Options opt) {
             co_return 2;
         }
         if (o.resume) {
-            std::unordered_set<std::string> have;
+            std::vector<std::string> have;
             for (auto row : co_await job.db.query("select url from fetches where error is null"))
-                have.insert(row.get<std::string>(0));
+                have.push_back(row.get<std::string>(0));
             std::size_t before = urls.size();
-            std::erase_if(urls, [&](const std::string& u) { return have.count(u) > 0; });
+            urls = co_await corio::to_thread(without, std::move(urls), std::move(have));  // CPU work: off the loop
             skipped = before - urls.size();
         }
         job.stats.start(urls.size(), skipped);
