@@ -111,6 +111,8 @@ with open(f"{outdir}/summary.md", "w") as md:
     md.write("\nSpeed-up > 1: corio is faster (or smaller); peer / corio for times, corio / peer for rates.\n")
     if provenance:
         md.write("From: " + "; ".join(provenance) + ".\n")
+    if any("--quick" in p or "--size 64" in p for p in provenance):
+        md.write("**Quick runs** (small counts, one round): a smoke test of the scripts, not a measurement.\n")
 
 # The chart's data, top to bottom in the order of the table: index, speed-up, label, colour (green >= 1).
 with open(f"{outdir}/ratios.dat", "w") as d:
@@ -119,6 +121,8 @@ with open(f"{outdir}/ratios.dat", "w") as d:
 PY
 
 rows=$(wc -l < "$outdir/ratios.dat")
+title="corio's speed-up over each peer (log scale; right of 1x: corio is faster)"
+grep -q '^\*\*Quick runs\*\*' "$outdir/summary.md" && title="$title — QUICK RUNS, not a measurement"
 height=$(( 120 + 22 * rows ))
 max=$(awk -F'\t' 'BEGIN { m = 10 } $2 > m { m = $2 } END { print m * 4 }' "$outdir/ratios.dat")
 min=$(awk -F'\t' 'BEGIN { m = 0.5 } $2 < m { m = $2 } END { print m / 2 }' "$outdir/ratios.dat")
@@ -126,7 +130,7 @@ gnuplot <<EOF
 set terminal pngcairo size 1000,$height font "DejaVu Sans,10" noenhanced
 set output "$outdir/ratios.png"
 set datafile separator "\t"
-set title "corio's speed-up over each peer (log scale; right of 1x: corio is faster)"
+set title "$title"
 set logscale x
 set xrange [$min:$max]
 set yrange [0.3:$rows + 0.7]
