@@ -44,7 +44,10 @@ logs=()
 if [ -n "$from" ]; then
   [ -d "$from" ] || { echo "report.sh: $from is not a directory" >&2; exit 2; }
   if [ ${#names[@]} -eq 0 ]; then
-    for f in "$from"/*.log; do [ -e "$f" ] && logs+=("$f"); done
+    for name in "${all[@]}"; do [ -f "$from/$name.log" ] && logs+=("$from/$name.log"); done
+    for f in "$from"/*.log; do  # others last
+      [ -e "$f" ] && [[ " ${all[*]} " != *" $(basename "$f" .log) "* ]] && logs+=("$f")
+    done
   else
     for name in "${names[@]}"; do
       if [ -f "$from/$name.log" ]; then logs+=("$from/$name.log"); else echo "report.sh: no $from/$name.log" >&2; fi
@@ -122,12 +125,12 @@ PY
 
 rows=$(wc -l < "$outdir/ratios.dat")
 title="corio's speed-up over each peer (log scale; right of 1x: corio is faster)"
-grep -q '^\*\*Quick runs\*\*' "$outdir/summary.md" && title="$title — QUICK RUNS, not a measurement"
+grep -q '^\*\*Quick runs\*\*' "$outdir/summary.md" && title="QUICK RUNS, not a measurement: $title"
 height=$(( 120 + 22 * rows ))
 max=$(awk -F'\t' 'BEGIN { m = 10 } $2 > m { m = $2 } END { print m * 4 }' "$outdir/ratios.dat")
 min=$(awk -F'\t' 'BEGIN { m = 0.5 } $2 < m { m = $2 } END { print m / 2 }' "$outdir/ratios.dat")
 gnuplot <<EOF
-set terminal pngcairo size 1000,$height font "DejaVu Sans,10" noenhanced
+set terminal pngcairo size 1100,$height font "DejaVu Sans,10" noenhanced
 set output "$outdir/ratios.png"
 set datafile separator "\t"
 set title "$title"
