@@ -66,7 +66,7 @@ else
     echo "report.sh: bash $script ${args[*]} (log: $log)" >&2
     start=$(date +%s)
     {
-      echo "# report.sh: bash $script ${args[*]} on $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+      echo "# report.sh: bash $script ${args[*]} at $(git rev-parse --short HEAD 2>/dev/null || echo '?') on $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
       status=0
       bash "$script" "${args[@]}" 2>&1 || status=$?
       echo "# report.sh: exit status $status after $(( $(date +%s) - start )) s"
