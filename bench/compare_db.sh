@@ -6,6 +6,7 @@
 #      10,000-row table, random ids, 8 connections: corio (pool of 8, 8 tasks; io_uring and epoll) vs asyncpg
 #      (pool of 8, 8 tasks, on uvloop when installed) vs pgbench -n -M prepared -c 8 -j 2 with the same query
 #      as a custom script (\set id random(1, 10000); the select with \gset, so a missing row fails the run).
+#      Also pgbench -j 1: its 8 clients on one thread, as corio's 8 tasks are on one loop.
 #      pg_select_pipe: corio with PoolOptions::pipeline = true and 64 tasks on the 8 connections.
 #      pg_select_held: corio and asyncpg with each task holding one connection for all its queries (no
 #      acquire per query; asyncpg's pool also resets a connection it gets back, one more statement per query).
@@ -130,21 +131,23 @@ run() {  # run NAME CMD...: append "NAME workload value unit" lines (a run that 
   fi
   sed "s/^/$name /" "$out/run.txt" >> "$results"
 }
-pgbench_run() {  # the same point select, 8 clients, 2 threads; checks every transaction was processed
-  local per=$(( (n + 7) / 8 )) status=0
-  timeout --foreground 900 /usr/bin/time -f "%U %S" -o "$out/pgbench_time.txt" "$pg_bin/pgbench" -n -M prepared -c 8 -j 2 -t "$per" -f "$out/select.sql" \
-    -h 127.0.0.1 -p "$port" -U postgres postgres > "$out/pgbench.txt" 2>>"$out/stderr.txt" || status=$?
+pgbench_run() {  # pgbench_run NAME JOBS: the same point select, 8 clients on JOBS threads; checks every transaction
+  local name="$1" jobs="$2" per=$(( (n + 7) / 8 )) status=0
+  timeout --foreground 900 /usr/bin/time -f "%U %S" -o "$out/pgbench_time.txt" "$pg_bin/pgbench" -n -M prepared -c 8 \
+    -j "$jobs" -t "$per" -f "$out/select.sql" -h 127.0.0.1 -p "$port" -U postgres postgres > "$out/pgbench.txt" \
+    2>>"$out/stderr.txt" || status=$?
   local done tps
   done=$(awk -F': ' '/number of transactions actually processed/ {print $2}' "$out/pgbench.txt")
   tps=$(awk '/^tps = .*without initial connection time/ {print $3}' "$out/pgbench.txt")
   if [ "$status" -ne 0 ] || [ "$done" != "$((per * 8))/$((per * 8))" ] || [ -z "$tps" ]; then
     failures=$((failures + 1))
-    echo "compare_db.sh: warning: pgbench failed in this round (exit $status, processed ${done:-?}):" >&2
+    echo "compare_db.sh: warning: $name failed in this round (exit $status, processed ${done:-?}):" >&2
     tail -3 "$out/pgbench.txt" "$out/stderr.txt" >&2
     return
   fi
-  echo "pgbench pg_select $tps q/s" >> "$results"
-  awk -v n=$((per * 8)) '{printf "pgbench pg_select_cpu %.2f us/op\n", ($1 + $2) * 1e6 / n}' "$out/pgbench_time.txt" >> "$results"
+  echo "$name pg_select $tps q/s" >> "$results"
+  awk -v n=$((per * 8)) -v name="$name" '{printf "%s pg_select_cpu %.2f us/op\n", name, ($1 + $2) * 1e6 / n}' \
+    "$out/pgbench_time.txt" >> "$results"
 }
 corio_args=(--pg "$url" --sqlite "$out/corio.db" -n "$n")
 [ -n "$only" ] && corio_args+=(--only "$only")
@@ -159,7 +162,7 @@ for r in $(seq "$rounds"); do
   fi
   if [ -n "$peers" ]; then
     if wants pg_select pg_select_held pg_fetch_all; then run "$asyncpg_name" /usr/bin/python3 bench/peers/db_asyncpg.py "$url" "${peer_args[@]}"; fi
-    if wants pg_select pg_select_pipe; then pgbench_run; fi
+    if wants pg_select pg_select_pipe; then pgbench_run pgbench 2; pgbench_run pgbench-j1 1; fi
     if wants sqlite_insert sqlite_select; then run aiosqlite /usr/bin/python3 bench/peers/db_aiosqlite.py "$out/py.db" "${peer_args[@]}"; fi
   fi
   echo "round $r end $(cut -d' ' -f1 /proc/loadavg)" >> "$loads"
@@ -186,7 +189,7 @@ for line in open(results):
 if not vals:
     sys.exit("compare_db.sh: no results")
 med = {k: statistics.median(v) for k, v in vals.items()}
-runtimes = [r for r in ["corio", "corio-epoll", asyncpg, "pgbench", "aiosqlite"] if any(k[0] == r for k in vals)]
+runtimes = [r for r in ["corio", "corio-epoll", asyncpg, "pgbench", "pgbench-j1", "aiosqlite"] if any(k[0] == r for k in vals)]
 order = ["pg_select", "pg_select_held", "pg_select_pipe", "pg_fetch_all", "sqlite_insert", "sqlite_select"]
 workloads = [w for w in order if any(k[1] == w for k in vals)]
 cpu_workloads = [w + "_cpu" for w in order if any(k[1] == w + "_cpu" for k in vals)]
@@ -225,6 +228,7 @@ target("point select, corio / asyncpg", ("corio", "pg_select"), (asyncpg, "pg_se
 target("point select, corio / pgbench", ("corio", "pg_select"), ("pgbench", "pg_select"), 1.0)
 target("point select, pipeline + 64 tasks, corio / pgbench", ("corio", "pg_select_pipe"), ("pgbench", "pg_select"), 1.5)
 target("fetch 10,000 rows x 50, rows/s corio / asyncpg", ("corio", "pg_fetch_all"), (asyncpg, "pg_fetch_all"), 2.0)
+target("point select, corio / pgbench -j 1 (one client thread)", ("corio", "pg_select"), ("pgbench-j1", "pg_select"), None)
 target("point select, held connections, corio / asyncpg", ("corio", "pg_select_held"), (asyncpg, "pg_select_held"), None)
 target("sqlite inserts, corio / aiosqlite", ("corio", "sqlite_insert"), ("aiosqlite", "sqlite_insert"), 10.0)
 target("sqlite point selects, corio / aiosqlite", ("corio", "sqlite_select"), ("aiosqlite", "sqlite_select"), 10.0)
