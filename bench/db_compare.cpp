@@ -178,6 +178,11 @@ corio::Task<void> postgres(const Options& o) {
     if (want("pg_select_pipe")) {
         db::Pool pool = co_await db::connect(o.pg, {.min_size = 8, .max_size = 8, .pipeline = true});
         co_await point_selects(pool, "pg_select_pipe", o.n, 64, false, o.stats);
+        if (o.stats) {
+            auto st = pool.statistics();
+            std::fprintf(stderr, "pg_select_pipe: %llu of the statements joined a busy connection (pipelined)\n",
+                         static_cast<unsigned long long>(st.pipelined));
+        }
         co_await pool.close();
     }
 }
