@@ -215,6 +215,7 @@ def ratio(a, b):
     a, b = med.get(a), med.get(b)
     return a / b if a and b else None
 
+results = []
 print("targets (issue 6), io_uring / epoll:")
 def target(label, num, den, goal):
     got = [ratio((rt, num[1]), den) for rt in ("corio", "corio-epoll")]
@@ -232,12 +233,22 @@ target("point select, corio / pgbench -j 1 (one client thread)", ("corio", "pg_s
 target("point select, held connections, corio / asyncpg", ("corio", "pg_select_held"), (asyncpg, "pg_select_held"), None)
 target("sqlite inserts, corio / aiosqlite", ("corio", "sqlite_insert"), ("aiosqlite", "sqlite_insert"), 10.0)
 target("sqlite point selects, corio / aiosqlite", ("corio", "sqlite_select"), ("aiosqlite", "sqlite_select"), 10.0)
+for label, (rt, w), (peer, pw) in [("pg_select", ("corio", "pg_select"), (asyncpg, "pg_select")),
+                                  ("pg_select", ("corio", "pg_select"), ("pgbench", "pg_select")),
+                                  ("pg_select_pipe", ("corio", "pg_select_pipe"), ("pgbench", "pg_select")),
+                                  ("pg_fetch_all", ("corio", "pg_fetch_all"), (asyncpg, "pg_fetch_all")),
+                                  ("sqlite_insert", ("corio", "sqlite_insert"), ("aiosqlite", "sqlite_insert")),
+                                  ("sqlite_select", ("corio", "sqlite_select"), ("aiosqlite", "sqlite_select"))]:
+    c, p = med.get((rt, w)), med.get((peer, pw))
+    if c and p:  # machine-readable (bench/report.sh): corio's speed-up over the peer
+        results.append(f"RESULT\t{label}\t{c:.1f}\t{peer}\t{p:.1f}\t{c / p:.2f}\t{units[w]}")
 print("client CPU per operation, peer / corio (io_uring / epoll; > 1: corio uses less):")
 for w, peer in [("pg_select_cpu", asyncpg), ("pg_select_cpu", "pgbench"), ("pg_select_held_cpu", asyncpg),
                 ("pg_fetch_all_cpu", asyncpg), ("sqlite_insert_cpu", "aiosqlite"), ("sqlite_select_cpu", "aiosqlite")]:
     got = [ratio((peer, w), (rt, w)) for rt in ("corio", "corio-epoll")]
     if any(x is not None for x in got):
         print(f"  {w[:-4] + ', ' + peer + ' / corio':<52} " + " / ".join(f"{x:.2f}x" if x else "-" for x in got))
+print("\n".join(results))
 PY
 if [ "$failures" -gt 0 ]; then
   echo "compare_db.sh: $failures run(s) failed (see the warnings above)" >&2
