@@ -48,7 +48,7 @@ while [ $# -gt 0 ]; do
 done
 wants() { [ -z "$only" ] || [[ " $* " == *" $only "* ]]; }  # wants WORKLOAD...: one of them is asked for
 
-pg_bin=${CORIO_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
+pg_bin=${CORIO_PG_BIN:-$(printf "%s\n" /usr/lib/postgresql/*/bin | sort -V | tail -1)}
 for tool in initdb postgres pg_isready pgbench psql; do
   [ -x "$pg_bin/$tool" ] || { echo "compare_db.sh: $pg_bin/$tool is missing (apt-get install postgresql)" >&2; exit 1; }
 done
@@ -136,12 +136,12 @@ pgbench_run() {  # pgbench_run NAME JOBS: the same point select, 8 clients on JO
   timeout --foreground 900 /usr/bin/time -f "%U %S" -o "$out/pgbench_time.txt" "$pg_bin/pgbench" -n -M prepared -c 8 \
     -j "$jobs" -t "$per" -f "$out/select.sql" -h 127.0.0.1 -p "$port" -U postgres postgres > "$out/pgbench.txt" \
     2>>"$out/stderr.txt" || status=$?
-  local done tps
-  done=$(awk -F': ' '/number of transactions actually processed/ {print $2}' "$out/pgbench.txt")
+  local processed tps
+  processed=$(awk -F': ' '/number of transactions actually processed/ {print $2}' "$out/pgbench.txt")
   tps=$(awk '/^tps = .*without initial connection time/ {print $3}' "$out/pgbench.txt")
-  if [ "$status" -ne 0 ] || [ "$done" != "$((per * 8))/$((per * 8))" ] || [ -z "$tps" ]; then
+  if [ "$status" -ne 0 ] || [ "$processed" != "$((per * 8))/$((per * 8))" ] || [ -z "$tps" ]; then
     failures=$((failures + 1))
-    echo "compare_db.sh: warning: $name failed in this round (exit $status, processed ${done:-?}):" >&2
+    echo "compare_db.sh: warning: $name failed in this round (exit $status, processed ${processed:-?}):" >&2
     tail -3 "$out/pgbench.txt" "$out/stderr.txt" >&2
     return
   fi
