@@ -98,7 +98,14 @@ public:
     }
 
 
-    bool busy() const noexcept override { return m_inflight > 0 || io_uring_sq_ready(&m_ring) > 0; }
+    bool busy() const noexcept override {
+        if (m_inflight > 0) return true;
+        unsigned ready = io_uring_sq_ready(&m_ring);
+        // The wake read that reap() re-armed and nothing has submitted yet is no I/O anyone waits for: with
+        // it alone, the loop may still spin for thread-pool results before it sleeps.
+        if (ready == 1 && m_ring.sq.sqe_tail - 1 == m_wake_index) return false;
+        return ready > 0;
+    }
 
     void wait(std::int64_t timeout_ns) override {
         int r;
@@ -152,6 +159,7 @@ private:
         io_uring_prep_read(sqe, m_wake.m_fd, &m_wake_value, sizeof m_wake_value, 0);
         io_uring_sqe_set_data(sqe, &m_wake);
         m_wake.m_state = IoOp::pending;
+        m_wake_index = m_ring.sq.sqe_tail - 1;
     }
 
     void reap() {
@@ -183,6 +191,7 @@ private:
     bool m_ready = false;
     std::size_t m_inflight = 0;
     IoOp m_wake;
+    unsigned m_wake_index = ~0u;  // the SQ position of the wake read's last arming
     std::uint64_t m_wake_value = 0;
 };
 

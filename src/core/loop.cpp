@@ -258,11 +258,22 @@ void Loop::turn() {
     }
     if (m_offloaded > 0 && timeout != 0 && !m_io->busy()) {
         // Only thread-pool results can wake us: wait for them a little without the kernel (a wake through
-        // the eventfd costs a system call on each side and a scheduler round trip).
-        auto until = std::chrono::steady_clock::now() + k_spin;
-        for (int i = 0; !m_remote->m_head.load(std::memory_order_acquire); ++i) {
-            cpu_relax();
-            if ((i & 63) == 63 && std::chrono::steady_clock::now() >= until) break;
+        // the eventfd costs a system call on each side and a scheduler round trip) — while spinning pays.
+        if (m_spin_credit <= 0 && ++m_spin_skipped >= k_spin_retry) {
+            m_spin_credit = 1;
+            m_spin_skipped = 0;
+        }
+        if (m_spin_credit > 0) {
+            auto until = std::chrono::steady_clock::now() + k_spin;
+            bool got = true;
+            for (int i = 0; !m_remote->m_head.load(std::memory_order_acquire); ++i) {
+                cpu_relax();
+                if ((i & 63) == 63 && std::chrono::steady_clock::now() >= until) {
+                    got = false;
+                    break;
+                }
+            }
+            m_spin_credit = got ? std::min(m_spin_credit + 1, k_spin_credit_max) : m_spin_credit - k_spin_miss_cost;
         }
     }
     m_remote->m_sleeping.store(true, std::memory_order_seq_cst);

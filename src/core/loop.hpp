@@ -42,6 +42,12 @@ public:
     static constexpr int k_batch = 256;   // resumptions per turn before looking at timers and I/O
     static constexpr int k_budget = 128;  // inline completions per resumption before a forced yield
     static constexpr std::chrono::microseconds k_spin{50};  // waiting for thread-pool results before sleeping
+    // The spin pays only while the thread it waits for has a core: each spin that saw its result earns
+    // credit, each that timed out costs more; at none the loop sleeps at once, and tries a spin again after
+    // k_spin_retry idle turns (an oversubscribed machine, where spinning takes the core the result needs).
+    static constexpr int k_spin_credit_max = 16;
+    static constexpr int k_spin_miss_cost = 4;
+    static constexpr int k_spin_retry = 64;
 
     explicit Loop(const RunOptions& opts);
     ~Loop();
@@ -86,6 +92,8 @@ private:
     TaskNode* m_live = nullptr;  // live root nodes (doubly linked)
     std::uint64_t m_live_count = 0;
     bool m_return_now = false;  // a turn must not block: main ended, or the last live task did
+    int m_spin_credit = k_spin_credit_max;  // see k_spin_credit_max
+    int m_spin_skipped = 0;
     struct Slot {
         void* ptr = nullptr;
         void (*destroy)(void*) = nullptr;
