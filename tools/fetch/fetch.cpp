@@ -493,7 +493,8 @@ corio::Task<int> run(Options opt) {
         std::size_t added = 0;
         if (!urls.empty()) {
             added = co_await enqueue(job, urls);
-            if (!o.quiet) std::fprintf(stderr, "corio-fetch: queued %zu new URLs (%zu given)\n", added, urls.size());
+            if (!o.quiet && !o.enqueue_only)
+                std::fprintf(stderr, "corio-fetch: queued %zu new URLs (%zu given)\n", added, urls.size());
         }
         if (o.enqueue_only) {
             std::fprintf(stdout, "corio-fetch: queued %zu new URLs (%zu given)\n", added, urls.size());
