@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
@@ -29,17 +30,17 @@ TEST(SignalSet, ASignalRaisedBeforeTheWaitIsReturned) {
 }
 
 TEST(SignalSet, ASignalSentFromAnotherThreadWakesTheWaiter) {
-    auto body = []() -> corio::Task<int> {
+    std::optional<std::thread> sender;
+    auto body = [](std::optional<std::thread>& sender) -> corio::Task<int> {
         corio::SignalSet set{SIGUSR1, SIGUSR2};
-        std::thread sender([] {
+        sender.emplace([] {
             std::this_thread::sleep_for(20ms);
             ::kill(::getpid(), SIGUSR2);
         });
-        int got = co_await corio::timeout(5s, set.wait());
-        sender.join();
-        co_return got;
+        co_return co_await corio::timeout(5s, set.wait());
     };
-    EXPECT_EQ(corio::run(body()), SIGUSR2);
+    EXPECT_EQ(corio::run(body(sender)), SIGUSR2);
+    sender->join();  // outside the loop: joining is a blocking call
 }
 
 TEST(SignalSet, EachSignalIsReturnedOnceAndRepeatsCollapse) {
