@@ -415,6 +415,27 @@ TEST_F(CorioFetchPostgres, ResultsGoToPostgresql) {
     EXPECT_EQ(scalar(url("fetch_pg"), "select count(*) from fetches where fetched_at > now() - interval '5 minutes'"), 100);
 }
 
+TEST_F(CorioFetchPostgres, CtrlCMidRunThenResumeOnPostgresql) {
+    fresh_database("fetch_int");
+    std::string db = url("fetch_int");
+    std::string port = std::to_string(corio_test::free_port());
+    Fetch run(dir, {"--demo", "2000", "--demo-port", port, "-c", "2", "--db", db, "--json", "--progress", "off"});
+    std::this_thread::sleep_for(1500ms);
+    run.signal(SIGINT);
+    auto o = run.wait(30s);
+    EXPECT_EQ(o.status, 130) << o.err;
+    auto done = o.json()["urls"].get<std::int64_t>();
+    EXPECT_GT(done, 0);
+    EXPECT_LT(done, 2000);
+    EXPECT_EQ(scalar(db, "select count(*) from fetches"), done);
+    EXPECT_EQ(scalar(db, "select count(*) from fetches where (status is null) = (error is null)"), 0);
+    auto rest = fetch(dir, {"--demo", "2000", "--demo-port", port, "-c", "50", "--db", db, "--json", "-q", "--resume"});
+    ASSERT_EQ(rest.status, 0) << rest.err;
+    EXPECT_EQ(rest.json()["skipped"].get<std::int64_t>(), done);
+    EXPECT_EQ(scalar(db, "select count(*) from fetches"), 2000);
+    EXPECT_EQ(scalar(db, "select count(*) from fetches where status = 404"), 100);
+}
+
 TEST_F(CorioFetchPostgres, AnUnreachableDatabaseFailsBeforeAnyFetch) {
     auto t0 = std::chrono::steady_clock::now();
     auto o = fetch(dir, {"--demo", "10", "--db", "postgresql://postgres@127.0.0.1:1/none", "-q"});
