@@ -6,6 +6,11 @@
 //   trivial_10k   10,000 calls submitted at once (gather): wall time / calls, ns
 //   sha256_1000   1,000 SHA-256 digests of 64 KiB buffers made in the parent, submitted at once, the function
 //                 taking std::span<const unsigned char>: ns per digest
+//   sha256_shared the same digests of buffers the parent makes in the pool's shared heap (corio::SharedArray,
+//                 passed as a SharedView: the worker reads them in place); under to_thread, the same buffers
+//                 as sha256_1000 (a thread reads the caller's memory anyway)
+//   sha256_reuse  1,000 digests of 16 such buffers, each hashed again and again (a dataset the workers scan
+//                 repeatedly): SharedArrays on a ProcessPool, vectors under to_thread
 //   sha256_vec    the same with a function taking std::vector<unsigned char> (a copy into the worker's vector)
 //   sha256_made   the same digests of buffers each job makes itself from a seed (no data to send): ns per digest
 #include <corio/corio.hpp>
@@ -105,6 +110,34 @@ struct Runner {
         co_return ns;
     }
 
+    // n digests of `distinct` buffers (buffer i % distinct): SharedArrays passed as views on a ProcessPool,
+    // vectors passed as spans under to_thread.
+    corio::Task<double> sha_shared(std::size_t n, std::size_t distinct) {
+        std::vector<corio::SharedArray<unsigned char>> shared;
+        std::vector<std::vector<unsigned char>> plain;
+        for (std::size_t i = 0; i < distinct; ++i) {
+            auto made = make_buffer(i);
+            if (pool) {
+                shared.push_back(pool->shared_array<unsigned char>(k_buffer));
+                std::memcpy(shared.back().data(), made.data(), k_buffer);
+            } else {
+                plain.push_back(std::move(made));
+            }
+        }
+        Digest expect = sha256_made((n - 1) % distinct);
+        std::vector<corio::Task<Digest>> tasks;
+        tasks.reserve(n);
+        auto t0 = Clock::now();
+        for (std::size_t i = 0; i < n; ++i) {
+            if (pool) tasks.push_back(pool->submit(sha256, shared[i % distinct].view()));
+            else tasks.push_back(corio::to_thread(sha256, std::span<const unsigned char>(plain[i % distinct])));
+        }
+        auto out = co_await corio::gather(std::move(tasks));
+        double ns = ns_per_op(t0, n);
+        if (out.back() != expect) std::fprintf(stderr, "sha256_shared: wrong digest\n");
+        co_return ns;
+    }
+
     corio::Task<double> sha_made(std::size_t n) {
         std::vector<corio::Task<Digest>> tasks;
         tasks.reserve(n);
@@ -119,7 +152,8 @@ struct Runner {
 
 corio::Task<int> main_task(bool process, std::size_t div, std::string only) {
     std::optional<corio::ProcessPool> pool;
-    if (process) pool.emplace(k_workers);
+    // The shared heap holds sha256_shared's 1,000 buffers of 64 KiB.
+    if (process) pool.emplace(k_workers, corio::ProcessPoolOptions{.shared_heap = std::size_t(80) << 20});
     Runner r{pool ? &*pool : nullptr};
     // Warm up: the workers are started and have answered, the threads exist.
     std::vector<corio::Task<int>> warm;
@@ -131,6 +165,9 @@ corio::Task<int> main_task(bool process, std::size_t div, std::string only) {
     if (want("trivial_seq")) std::printf("trivial_seq %.1f ns\n", co_await r.trivial_seq(10'000 / div));
     if (want("trivial_10k")) std::printf("trivial_10k %.1f ns\n", co_await r.trivial_many(10'000 / div));
     if (want("sha256_1000")) std::printf("sha256_1000 %.1f ns\n", co_await r.sha_sent(1'000 / div, false));
+    if (want("sha256_shared"))
+        std::printf("sha256_shared %.1f ns\n", co_await r.sha_shared(1'000 / div, 1'000 / div));
+    if (want("sha256_reuse")) std::printf("sha256_reuse %.1f ns\n", co_await r.sha_shared(1'000 / div, 16));
     if (want("sha256_vec")) std::printf("sha256_vec %.1f ns\n", co_await r.sha_sent(1'000 / div, true));
     if (want("sha256_made")) std::printf("sha256_made %.1f ns\n", co_await r.sha_made(1'000 / div));
     std::fflush(stdout);

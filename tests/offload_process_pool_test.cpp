@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -872,6 +873,156 @@ TEST(ProcessPool, DescriptorCountIsTheSameBeforeAndAfter) {
         }  // the destructor's way
     };
     run_bounded(body());
+    EXPECT_EQ(count_fds(), before);
+}
+
+// ---- SharedArray: arguments read in place from the pool's shared heap ----------------------------------------
+
+std::uint64_t checksum(std::span<const unsigned char> data) {
+    std::uint64_t h = 1469598103934665603ull;  // FNV-1a
+    for (unsigned char c : data) h = (h ^ c) * 1099511628211ull;
+    return h;
+}
+
+double sum_doubles(std::span<const double> v) {
+    double t = 0;
+    for (double x : v) t += x;
+    return t;
+}
+
+std::uint64_t address_of(std::span<const unsigned char> data) { return reinterpret_cast<std::uintptr_t>(data.data()); }
+
+int write_into(std::span<const unsigned char> data) {
+    const_cast<unsigned char*>(data.data())[0] = 1;  // the worker's map is read-only: this kills the worker
+    return 0;
+}
+
+TEST(ProcessPool, ASharedArrayReachesTheWorkerInPlaceAndWhole) {
+    auto body = []() -> corio::Task<void> {
+        corio::ProcessPool pool(2);
+        auto bytes = pool.shared_array<unsigned char>(256 * 1024);
+        EXPECT_EQ(bytes.size(), 256u * 1024);
+        EXPECT_TRUE(std::all_of(bytes.begin(), bytes.end(), [](unsigned char c) { return c == 0; }));
+        for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<unsigned char>(i * 7 + i / 251);
+        EXPECT_EQ(co_await pool.submit(checksum, bytes.view()), checksum(bytes.span()));
+        // A part of it: elements [1000, 1000 + 5000), and a count past the end is clipped.
+        EXPECT_EQ(co_await pool.submit(checksum, bytes.view(1000, 5000)),
+                  checksum(std::span<const unsigned char>(bytes.data() + 1000, 5000)));
+        EXPECT_EQ(co_await pool.submit(checksum, bytes.view(bytes.size() - 10, 999)),
+                  checksum(std::span<const unsigned char>(bytes.data() + bytes.size() - 10, 10)));
+        EXPECT_EQ(co_await pool.submit(checksum, bytes.view(bytes.size() + 5)), checksum({}));
+        // In place: the worker's span points into its map of the heap, where element 1000 lies 1000 bytes after
+        // element 0 (a copy would start each call's bytes at the start of its request area); a change made
+        // between two calls is seen.
+        corio::ProcessPool one(1);
+        auto in_one = one.shared_array<unsigned char>(4096);
+        auto a0 = co_await one.submit(address_of, in_one.view());
+        EXPECT_EQ(co_await one.submit(address_of, in_one.view(1000)), a0 + 1000);
+        EXPECT_EQ(co_await one.submit(address_of, in_one.view(3000)), a0 + 3000);
+        EXPECT_EQ(co_await one.submit(address_of, in_one.view()), a0);
+        bytes[0] ^= 0xff;
+        EXPECT_EQ(co_await pool.submit(checksum, bytes.view()), checksum(bytes.span()));
+
+        auto doubles = pool.shared_array<double>(1000);
+        for (std::size_t i = 0; i < doubles.size(); ++i) doubles[i] = 0.5 * static_cast<double>(i);
+        EXPECT_DOUBLE_EQ(co_await pool.submit(sum_doubles, doubles.view()), 0.5 * 999 * 1000 / 2);
+        // The array itself, moved into the call: freed when the call is done.
+        EXPECT_DOUBLE_EQ(co_await pool.submit(sum_doubles, std::move(doubles)), 0.5 * 999 * 1000 / 2);
+        EXPECT_EQ(doubles.data(), nullptr);
+        // A view is a span: the same function runs under to_thread and inline.
+        EXPECT_EQ(co_await corio::to_thread(checksum, std::span<const unsigned char>(bytes.view())),
+                  checksum(bytes.span()));
+    };
+    run_bounded(body());
+}
+
+TEST(ProcessPool, ManySharedArraysAtOnceEachReachTheirCall) {
+    auto body = []() -> corio::Task<void> {
+        corio::ProcessPool pool(2);
+        std::vector<corio::SharedArray<unsigned char>> arrays;
+        std::vector<corio::Task<std::uint64_t>> calls;
+        for (int i = 0; i < 200; ++i) {
+            arrays.push_back(pool.shared_array<unsigned char>(static_cast<std::size_t>(1 + i * 97)));
+            std::memset(arrays.back().data(), i, arrays.back().size());
+            calls.push_back(pool.submit(checksum, arrays.back().view()));
+        }
+        auto sums = co_await corio::gather(std::move(calls));
+        for (std::size_t i = 0; i < arrays.size(); ++i) EXPECT_EQ(sums[i], checksum(arrays[i].span())) << i;
+    };
+    run_bounded(body());
+}
+
+TEST(ProcessPool, AWorkerThatWritesIntoASharedArrayDiesAloneAndTheArrayIsUnchanged) {
+    auto body = []() -> corio::Task<void> {
+        corio::ProcessPool pool(1);
+        auto bytes = pool.shared_array<unsigned char>(4096);
+        bytes[0] = 42;
+        try {
+            (void)co_await pool.submit(write_into, bytes.view());
+            ADD_FAILURE() << "no exception";
+        } catch (const corio::WorkerCrashedError& e) {
+            // SIGSEGV; AddressSanitizer's handler reports it and exits with status 1 instead
+            EXPECT_TRUE(e.signal() == SIGSEGV || e.exit_status() > 0) << e.what();
+        }
+        EXPECT_EQ(bytes[0], 42);
+        EXPECT_EQ(co_await pool.submit(checksum, bytes.view()), checksum(bytes.span()));  // the replacement maps it too
+    };
+    run_bounded(body());
+}
+
+TEST(ProcessPool, TheSharedHeapReusesFreedBlocksAndSaysWhenItIsFull) {
+    auto body = []() -> corio::Task<void> {
+        corio::ProcessPool pool(1, {.shared_heap = 1 << 20});
+        {
+            std::vector<corio::SharedArray<char>> quarter;
+            for (int i = 0; i < 4; ++i) quarter.push_back(pool.shared_array<char>(256 * 1024));
+            try {
+                (void)pool.shared_array<char>(1);
+                ADD_FAILURE() << "no exception";
+            } catch (const corio::SharedHeapFullError& e) {
+                EXPECT_NE(std::string(e.what()).find("shared_heap"), std::string::npos) << e.what();
+            }
+            // Freeing the two middle blocks makes room for one of half the heap (neighbours join).
+            quarter[1] = {};
+            quarter[2] = {};
+            auto half = pool.shared_array<char>(512 * 1024);
+            EXPECT_EQ(half.data(), quarter[0].data() + 256 * 1024);
+            half[0] = 'x';
+            EXPECT_EQ(co_await pool.submit([](std::span<const char> s) { return s[0]; }, half.view()), 'x');
+        }
+        auto whole = pool.shared_array<char>(1 << 20);  // everything was given back
+        EXPECT_TRUE(std::all_of(whole.begin(), whole.end(), [](char c) { return c == 0; }));  // zero-filled again
+        EXPECT_THROW((void)pool.shared_array<char>(std::size_t(1) << 62), corio::SharedHeapFullError);
+
+        corio::ProcessPool none(1, {.shared_heap = 0});
+        EXPECT_THROW((void)none.shared_array<char>(10), corio::SharedHeapFullError);
+    };
+    run_bounded(body());
+}
+
+TEST(ProcessPool, AViewOfAnotherPoolsArrayFailsThatCallWithSerializationError) {
+    auto body = []() -> corio::Task<void> {
+        corio::ProcessPool a(1), b(1);
+        auto bytes = a.shared_array<unsigned char>(100);
+        EXPECT_THROW((void)co_await b.submit(checksum, bytes.view()), corio::SerializationError);
+        EXPECT_EQ(co_await b.submit(add, 1, 2), 3);
+        EXPECT_EQ(co_await a.submit(checksum, bytes.view()), checksum(bytes.span()));
+    };
+    run_bounded(body());
+}
+
+TEST(ProcessPool, ASharedArrayOutlivesItsPoolAndNoDescriptorIsLeft) {
+    int before = count_fds();
+    std::optional<corio::SharedArray<int>> kept;
+    auto body = [&]() -> corio::Task<void> {
+        corio::ProcessPool pool(1);
+        kept = pool.shared_array<int>(1000);
+        (*kept)[999] = 7;
+        EXPECT_EQ(co_await pool.submit([](std::span<const int> s) { return s[999]; }, kept->view()), 7);
+    };
+    run_bounded(body());
+    EXPECT_EQ((*kept)[999], 7);  // still mapped: the array holds the heap
+    kept.reset();
     EXPECT_EQ(count_fds(), before);
 }
 

@@ -46,6 +46,10 @@ __attribute__((constructor)) void corio_process_pool_entry(int argc, char** argv
     long memfd = std::strtol(rest + 1, &rest, 10);
     if (!rest || *rest != ':') return;
     long parent = std::strtol(rest + 1, &rest, 10);
+    if (!rest || *rest != ':') return;
+    long heapfd = std::strtol(rest + 1, &rest, 10);
+    if (!rest || *rest != ':') return;
+    unsigned long long heap_id = std::strtoull(rest + 1, &rest, 10);
     if (!rest || *rest != '\0' || fd < 0 || parent <= 0) return;
     ::unsetenv(pp::k_env);                   // what this worker starts is no worker
     g_worker = true;
@@ -63,6 +67,7 @@ __attribute__((constructor)) void corio_process_pool_entry(int argc, char** argv
                 break;
             }
     }
+    if (heapfd >= 0 && !detail::map_worker_heap(static_cast<int>(heapfd), heap_id)) _exit(3);
     pp::worker_main(static_cast<int>(fd), static_cast<int>(memfd));
 }
 
@@ -81,6 +86,7 @@ ProcessPool::ProcessPool(std::size_t workers, ProcessPoolOptions options) {
     if (workers == 0) throw std::invalid_argument("corio::ProcessPool: workers must be >= 1, got 0");
     auto s = std::make_unique<State>();
     s->options = options;
+    if (options.shared_heap > 0) s->heap = detail::SharedHeap::create(options.shared_heap, pp::k_worker_heapfd + 1);
     s->argv0 = program_invocation_name && *program_invocation_name ? program_invocation_name : "corio-worker";
     s->workers.reserve(workers);
     for (std::size_t i = 0; i < workers; ++i) s->workers.push_back(std::make_unique<State::Worker>());
@@ -213,6 +219,8 @@ ProcessPool::Statistics ProcessPool::statistics() const {
     st.waiting = m_state->room.size;
     return st;
 }
+
+std::shared_ptr<detail::SharedHeap> ProcessPool::shared_heap() const { return m_state->heap; }
 
 std::size_t ProcessPool::size() const noexcept { return m_state->workers.size(); }
 

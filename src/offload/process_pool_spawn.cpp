@@ -42,10 +42,11 @@ std::mutex& spawner_guard() {
     return *m;
 }
 
-/// A descriptor number above the ones a worker's file actions set up (3: socket, 4: shared memory).
+/// A descriptor number above the ones a worker's file actions set up (3: socket, 4: shared memory, 5: the
+/// shared heap).
 int above_fixed(int fd) noexcept {
-    if (fd > pp::k_worker_memfd) return fd;
-    int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, pp::k_worker_memfd + 1);
+    if (fd > pp::k_worker_heapfd) return fd;
+    int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, pp::k_worker_heapfd + 1);
     int e = errno;
     ::close(fd);
     errno = e;
@@ -73,7 +74,8 @@ void spawn_worker(pp::SpawnRequest& r) {
     ::posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     ::posix_spawn_file_actions_adddup2(&fa, child, pp::k_worker_fd);
     if (r.memfd >= 0) ::posix_spawn_file_actions_adddup2(&fa, r.memfd, pp::k_worker_memfd);
-    ::posix_spawn_file_actions_addclosefrom_np(&fa, pp::k_worker_memfd + 1);  // whatever the parent leaked
+    if (r.heapfd >= 0) ::posix_spawn_file_actions_adddup2(&fa, r.heapfd, pp::k_worker_heapfd);
+    ::posix_spawn_file_actions_addclosefrom_np(&fa, pp::k_worker_heapfd + 1);  // whatever the parent leaked
     ::posix_spawnattr_init(&attr);
     sigset_t none, all;
     sigemptyset(&none);
@@ -84,7 +86,9 @@ void spawn_worker(pp::SpawnRequest& r) {
 
     std::string ours = std::string(pp::k_env) + "=" + std::to_string(pp::k_worker_fd) + ":" +
                        (r.memfd >= 0 ? std::to_string(pp::k_worker_memfd) : std::string("-1")) + ":" +
-                       std::to_string(::getpid());
+                       std::to_string(::getpid()) + ":" +
+                       (r.heapfd >= 0 ? std::to_string(pp::k_worker_heapfd) : std::string("-1")) + ":" +
+                       std::to_string(r.heap_id);
     std::vector<char*> env;
     std::size_t prefix = std::strlen(pp::k_env);
     for (char** e = environ; e && *e; ++e)
@@ -201,6 +205,8 @@ void ProcessPool::State::prepare(Worker* w, pp::SpawnRequest& r) {
     }
     r.argv0 = argv0;
     r.memfd = w->memfd;
+    r.heapfd = heap ? heap->fd() : -1;
+    r.heap_id = heap ? heap->id() : 0;
 }
 
 void ProcessPool::State::adopt(Worker* w, pp::SpawnRequest& r) {

@@ -15,6 +15,7 @@
 // When a loop ends its reader tasks are cancelled; the next loop to use the pool starts new ones (the
 // sockets, the buffers and the processes stay).
 #include "process_pool_wire.hpp"
+#include "shared_heap.hpp"
 
 #include <corio/detail/remote.hpp>
 #include <corio/detail/waiters.hpp>
@@ -55,6 +56,8 @@ inline void kill_and_reap(int pidfd) noexcept {
 struct SpawnRequest final : RemoteItem {
     std::string argv0;
     int memfd = -1;
+    int heapfd = -1;             // the pool's shared heap (SharedArray), or -1
+    std::uint64_t heap_id = 0;
     int pid = -1;                // the result...
     int pidfd = -1;
     int fd = -1;                 // the pool's end of the socketpair
@@ -274,6 +277,7 @@ struct ProcessPool::State {
     };
 
     ProcessPoolOptions options;
+    std::shared_ptr<detail::SharedHeap> heap;  // null when options.shared_heap is 0
     std::vector<std::unique_ptr<Worker>> workers;
     std::string argv0;
     JobList queue;

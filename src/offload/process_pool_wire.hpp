@@ -40,9 +40,11 @@
 namespace corio::detail::pp {
 
 inline constexpr std::uint32_t k_version = 1;
-inline constexpr const char* k_env = "CORIO_PROCESS_POOL_WORKER";  // "<socket>:<memfd or -1>:<parent pid>"
+// "<socket>:<memfd or -1>:<parent pid>:<heap fd or -1>:<heap id>"
+inline constexpr const char* k_env = "CORIO_PROCESS_POOL_WORKER";
 inline constexpr int k_worker_fd = 3;                              // the worker's end of its socketpair
 inline constexpr int k_worker_memfd = 4;                           // its shared memory
+inline constexpr int k_worker_heapfd = 5;                          // the pool's shared heap (SharedArray)
 inline constexpr std::size_t k_header = 13;
 inline constexpr std::uint16_t k_no_ref = 0xffff;
 inline constexpr std::uint64_t k_max_frame = 0xffffffffu - 16;

@@ -3,6 +3,7 @@
 // Not part of the public API.
 
 #include <corio/offload/serialize.hpp>
+#include <corio/offload/shared_array.hpp>
 
 #include <cstddef>
 #include <functional>
@@ -91,6 +92,20 @@ struct Wire<std::span<T, N>> {
     using type = SpanWire<E>;
     static SpanWire<E> to(std::span<T, N> s) { return {std::span<const E>(s.data(), s.size()), {}}; }
     static std::span<T, N> unwire(SpanWire<E>& s) noexcept { return std::span<T, N>(s.view.data(), s.view.size()); }
+};
+/// A SharedView or SharedArray travels as its place in the pool's shared heap and reaches the function as a
+/// std::span<const T> of the worker's (read-only) map of the same bytes.
+template <class T>
+struct Wire<SharedView<T>> {
+    using type = SharedRef;
+    static SharedRef to(const SharedView<T>& v) noexcept { return v.ref(); }
+    static std::span<const T> unwire(SharedRef& r) noexcept {
+        return {static_cast<const T*>(r.at), static_cast<std::size_t>(r.bytes / sizeof(T))};
+    }
+};
+template <class T>
+struct Wire<SharedArray<T>> : Wire<SharedView<T>> {
+    static SharedRef to(const SharedArray<T>& a) noexcept { return a.view().ref(); }
 };
 template <class A>
 using wire_t = typename Wire<A>::type;

@@ -35,10 +35,15 @@
 // noticed at once and replaced. Without shared memory (ProcessPoolOptions::shared_memory = 0) a worker holds
 // one call, and one killed from outside between receiving a call and starting it fails that call as if it
 // had crashed in it.
+//
+// Large inputs: a std::span argument is copied into the worker's shared memory when its call is sent; an array
+// made with pool.shared_array<T>(n) lives in memory every worker maps, and pool.submit(f, array.view()) hands
+// f a std::span<const T> of those very bytes (see <corio/offload/shared_array.hpp>).
 
 #include <corio/detail/process_call.hpp>
 #include <corio/error.hpp>
 #include <corio/offload/serialize.hpp>
+#include <corio/offload/shared_array.hpp>
 #include <corio/task.hpp>
 
 #include <cstddef>
@@ -99,6 +104,9 @@ struct ProcessPoolOptions {
     /// already delivered), and arguments and results that fit in 1/16 of it are written straight into it (the
     /// socket carries a short notice); larger ones travel through the socket. 0: none, one call at a time.
     std::size_t shared_memory = std::size_t(16) << 20;
+    /// The pool's shared heap, in bytes of address space (pages take memory once written): where
+    /// shared_array() places arrays that workers read in place. 0: none.
+    std::size_t shared_heap = std::size_t(64) << 20;
 };
 
 /// n worker processes running functions of this program; submit() returns a Task the loop awaits without
@@ -169,6 +177,19 @@ public:
     ///     co_await pool.close();
     [[nodiscard]] Task<void> close() { return close_state(Handle(m_state)); }
 
+    /// `n` zero-filled values of T in the pool's shared heap: pass `array.view()` (or the array itself, moved)
+    /// for a std::span<const T> parameter and the worker reads the bytes in place, with no copy (see
+    /// <corio/offload/shared_array.hpp>).
+    /// Errors: SharedHeapFullError when the heap (ProcessPoolOptions::shared_heap) has no room.
+    /// Thread safety: any thread (so is destroying the array).
+    ///
+    ///     auto buf = pool.shared_array<unsigned char>(1 << 16);
+    ///     auto digest = co_await pool.submit(sha256, buf.view());
+    template <class T>
+    [[nodiscard]] SharedArray<T> shared_array(std::size_t n) const {
+        return SharedArray<T>(shared_heap(), n);
+    }
+
     /// The pool's counters now.
     [[nodiscard]] Statistics statistics() const;
     /// The number of workers the pool keeps.
@@ -203,6 +224,7 @@ private:
         co_await run_call(pool.get(), call);
         if constexpr (!std::is_void_v<R>) co_return std::move(*result);
     }
+    [[nodiscard]] std::shared_ptr<detail::SharedHeap> shared_heap() const;
     /// Queues the call, sends it to a worker, reads its result into the call's slot (or rethrows its exception).
     static Task<void> run_call(State* s, const detail::CallSpec& call);
     static Task<void> close_state(Handle pool);

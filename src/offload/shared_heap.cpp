@@ -1,0 +1,146 @@
+// The shared heap behind corio::SharedArray: see shared_heap.hpp.
+#include "shared_heap.hpp"
+
+#include <corio/error.hpp>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <string>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace corio::detail {
+
+namespace {
+
+constexpr std::uint64_t k_align = 64;
+
+struct WorkerHeap {
+    const char* base = nullptr;
+    std::size_t size = 0;
+    std::uint64_t id = 0;
+};
+WorkerHeap g_worker_heap;  // set once, before the worker serves its first call
+
+std::uint64_t next_id() noexcept {
+    static std::atomic<std::uint32_t> counter{0};
+    return (static_cast<std::uint64_t>(::getpid()) << 32) | (counter.fetch_add(1, std::memory_order_relaxed) + 1);
+}
+
+}  // namespace
+
+std::shared_ptr<SharedHeap> SharedHeap::create(std::size_t bytes, int min_fd) {
+    std::size_t size = (bytes + 4095) & ~std::size_t{4095};
+    int fd = ::memfd_create("corio-shared-heap", MFD_CLOEXEC);
+    if (fd < 0) throw IoError("memfd_create", -1, errno);
+    if (fd < min_fd) {
+        int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, min_fd);
+        int e = errno;
+        ::close(fd);
+        if (moved < 0) throw IoError("fcntl", fd, e);
+        fd = moved;
+    }
+    void* p = ::ftruncate(fd, static_cast<off_t>(size)) == 0
+                  ? ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+                  : MAP_FAILED;
+    if (p == MAP_FAILED) {
+        int e = errno;
+        ::close(fd);
+        throw IoError("mmap", fd, e);
+    }
+    std::shared_ptr<SharedHeap> h(new SharedHeap());
+    h->m_fd = fd;
+    h->m_base = static_cast<char*>(p);
+    h->m_size = size;
+    h->m_id = next_id();
+    h->m_free.emplace(0, size);
+    return h;
+}
+
+SharedHeap::~SharedHeap() {
+    if (m_base) ::munmap(m_base, m_size);
+    if (m_fd >= 0) ::close(m_fd);
+}
+
+std::pair<std::uint64_t, void*> SharedHeap::allocate(std::size_t bytes) {
+    std::uint64_t want = (std::max<std::uint64_t>(bytes, 1) + k_align - 1) & ~(k_align - 1);
+    std::lock_guard lock(m_mutex);
+    for (auto it = m_free.begin(); it != m_free.end(); ++it) {
+        if (it->second < want) continue;
+        std::uint64_t offset = it->first, left = it->second - want;
+        m_free.erase(it);
+        if (left) m_free.emplace(offset + want, left);
+        m_used.emplace(offset, want);
+        char* p = m_base + offset;
+        std::memset(p, 0, bytes);
+        return {offset, p};
+    }
+    throw SharedHeapFullError("corio::ProcessPool::shared_array: no room for " + std::to_string(bytes) +
+                              " bytes in the pool's shared heap of " + std::to_string(m_size) +
+                              " bytes (ProcessPoolOptions::shared_heap)");
+}
+
+void SharedHeap::free(std::uint64_t offset) noexcept {
+    std::lock_guard lock(m_mutex);
+    auto used = m_used.find(offset);
+    if (used == m_used.end()) return;
+    std::uint64_t size = used->second;
+    m_used.erase(used);
+    auto next = m_free.lower_bound(offset);
+    if (next != m_free.end() && next->first == offset + size) {  // join the free block after it
+        size += next->second;
+        next = m_free.erase(next);
+    }
+    if (next != m_free.begin()) {  // and the one before it
+        auto prev = std::prev(next);
+        if (prev->first + prev->second == offset) {
+            prev->second += size;
+            return;
+        }
+    }
+    m_free.emplace_hint(next, offset, size);
+}
+
+std::pair<std::uint64_t, void*> shared_heap_allocate(SharedHeap* heap, std::size_t bytes) {
+    if (!heap) throw SharedHeapFullError("corio::ProcessPool::shared_array: the pool has no shared heap "
+                                         "(ProcessPoolOptions::shared_heap = 0)");
+    return heap->allocate(bytes);
+}
+
+void shared_heap_free(SharedHeap* heap, std::uint64_t offset) noexcept {
+    if (heap) heap->free(offset);
+}
+
+std::uint64_t shared_heap_id(const SharedHeap* heap) noexcept { return heap ? heap->id() : 0; }
+
+bool map_worker_heap(int fd, std::uint64_t id) noexcept {
+    struct stat st{};
+    bool ok = false;
+    if (::fstat(fd, &st) == 0 && st.st_size > 0) {
+        auto size = static_cast<std::size_t>(st.st_size);
+        void* p = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+        if (p != MAP_FAILED) {
+            g_worker_heap = {static_cast<const char*>(p), size, id};
+            ok = true;
+        }
+    }
+    ::close(fd);
+    return ok;
+}
+
+const void* shared_heap_resolve(const SharedRef& r) {
+    const WorkerHeap& h = g_worker_heap;
+    if (!h.base || r.heap != h.id)
+        throw SerializationError("corio::SharedView: its array belongs to another ProcessPool's shared heap "
+                                 "(pass it to the pool that made it)");
+    if (r.offset > h.size || r.bytes > h.size - r.offset)
+        throw SerializationError("corio::SharedView: bytes [" + std::to_string(r.offset) + ", +" +
+                                 std::to_string(r.bytes) + ") lie outside the shared heap of " +
+                                 std::to_string(h.size) + " bytes");
+    return h.base + r.offset;
+}
+
+}  // namespace corio::detail

@@ -1,0 +1,45 @@
+#pragma once
+// The shared heap behind corio::SharedArray (see <corio/offload/shared_array.hpp>): a memfd the pool maps
+// read-write and each of its workers maps read-only (inherited as fd k_worker_heapfd), with a first-fit
+// allocator of 64-byte-aligned blocks in the parent.
+
+#include <corio/offload/shared_array.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+
+namespace corio::detail {
+
+class SharedHeap {
+public:
+    /// A heap of `bytes` (rounded up to pages), its descriptor numbered `min_fd` or above. Errors: IoError when
+    /// memfd_create, fcntl, ftruncate or mmap fails.
+    static std::shared_ptr<SharedHeap> create(std::size_t bytes, int min_fd);
+    SharedHeap(const SharedHeap&) = delete;
+    SharedHeap& operator=(const SharedHeap&) = delete;
+    ~SharedHeap();
+
+    [[nodiscard]] int fd() const noexcept { return m_fd; }
+    [[nodiscard]] std::uint64_t id() const noexcept { return m_id; }
+    [[nodiscard]] std::size_t size() const noexcept { return m_size; }
+    std::pair<std::uint64_t, void*> allocate(std::size_t bytes);
+    void free(std::uint64_t offset) noexcept;
+
+private:
+    SharedHeap() = default;
+    int m_fd = -1;
+    char* m_base = nullptr;
+    std::size_t m_size = 0;
+    std::uint64_t m_id = 0;
+    std::mutex m_mutex;
+    std::map<std::uint64_t, std::uint64_t> m_free;  // offset -> bytes, no two adjacent
+    std::map<std::uint64_t, std::uint64_t> m_used;  // offset -> bytes
+};
+
+/// Worker side: maps the heap inherited as `fd` (read-only) under `id`, and closes `fd`. False when it fails.
+bool map_worker_heap(int fd, std::uint64_t id) noexcept;
+
+}  // namespace corio::detail
