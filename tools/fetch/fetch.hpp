@@ -88,6 +88,18 @@ private:
         double total_ms = 0;
     };
     std::map<std::string, Host> m_hosts;
+
+    /// What both summaries show, computed once: the latency tail and the hosts by mean latency, slowest first.
+    struct Tail {
+        double p50 = 0, p90 = 0, p99 = 0, max = 0;
+    };
+    struct HostMean {
+        std::string name;
+        double mean_ms = 0;
+        std::size_t count = 0;
+    };
+    [[nodiscard]] Tail latency_tail() const;
+    [[nodiscard]] std::vector<HostMean> slowest_hosts(std::size_t n) const;
 };
 
 /// Draws progress on stderr while the job runs (a bar on a terminal, a line every few seconds otherwise).

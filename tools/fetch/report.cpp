@@ -18,7 +18,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-double percentile(std::vector<double> sorted, double p) {
+double percentile(const std::vector<double>& sorted, double p) {
     if (sorted.empty()) return 0;
     std::size_t k = static_cast<std::size_t>(std::ceil(p / 100.0 * double(sorted.size())));
     return sorted[std::min(sorted.size(), std::max<std::size_t>(k, 1)) - 1];
@@ -67,6 +67,23 @@ void Stats::add(const Result& r) {
     }
 }
 
+Stats::Tail Stats::latency_tail() const {
+    auto sorted = m_latency;
+    std::sort(sorted.begin(), sorted.end());
+    return {percentile(sorted, 50), percentile(sorted, 90), percentile(sorted, 99),
+            sorted.empty() ? 0.0 : sorted.back()};
+}
+
+std::vector<Stats::HostMean> Stats::slowest_hosts(std::size_t n) const {
+    std::vector<HostMean> hosts;
+    for (auto& [name, h] : m_hosts) hosts.push_back({name, h.total_ms / double(h.count), h.count});
+    std::sort(hosts.begin(), hosts.end(), [](const HostMean& a, const HostMean& b) {
+        return a.mean_ms != b.mean_ms ? a.mean_ms > b.mean_ms : a.name > b.name;
+    });
+    if (hosts.size() > n) hosts.resize(n);
+    return hosts;
+}
+
 double Stats::seconds() const {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - m_start).count();
 }
@@ -108,21 +125,17 @@ std::string Stats::summary_text(bool interrupted, const std::string& where) cons
         }
         o << ")\n";
     }
-    auto sorted = m_latency;
-    std::sort(sorted.begin(), sorted.end());
-    std::snprintf(line, sizeof line, "  latency: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n",
-                  percentile(sorted, 50), percentile(sorted, 90), percentile(sorted, 99),
-                  sorted.empty() ? 0.0 : sorted.back());
+    Tail t = latency_tail();
+    std::snprintf(line, sizeof line, "  latency: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n", t.p50,
+                  t.p90, t.p99, t.max);
     o << line;
     if (m_links) o << "  links found: " << m_links << "\n";
-    std::vector<std::pair<double, std::string>> hosts;
-    for (auto& [name, h] : m_hosts) hosts.emplace_back(h.total_ms / double(h.count), name);
-    std::sort(hosts.rbegin(), hosts.rend());
+    auto hosts = slowest_hosts(3);
     if (!hosts.empty()) {
         o << "  slowest hosts:";
-        for (std::size_t i = 0; i < std::min<std::size_t>(3, hosts.size()); ++i) {
-            std::snprintf(line, sizeof line, "%s %s (mean %.1f ms over %zu)", i ? "," : "",
-                          hosts[i].second.c_str(), hosts[i].first, m_hosts.at(hosts[i].second).count);
+        for (std::size_t i = 0; i < hosts.size(); ++i) {
+            std::snprintf(line, sizeof line, "%s %s (mean %.1f ms over %zu)", i ? "," : "", hosts[i].name.c_str(),
+                          hosts[i].mean_ms, hosts[i].count);
             o << line;
         }
         o << "\n";
@@ -147,20 +160,11 @@ std::string Stats::summary_json(bool interrupted, const std::string& where) cons
     for (auto& [code, n] : m_by_status) status[std::to_string(code)] = n;
     auto& errors = j["error_types"] = nlohmann::json::object();
     for (auto& [type, n] : m_by_error) errors[type] = n;
-    auto sorted = m_latency;
-    std::sort(sorted.begin(), sorted.end());
-    j["latency_ms"] = {{"p50", percentile(sorted, 50)},
-                       {"p90", percentile(sorted, 90)},
-                       {"p99", percentile(sorted, 99)},
-                       {"max", sorted.empty() ? 0.0 : sorted.back()}};
-    std::vector<std::pair<double, std::string>> hosts;
-    for (auto& [name, h] : m_hosts) hosts.emplace_back(h.total_ms / double(h.count), name);
-    std::sort(hosts.rbegin(), hosts.rend());
+    Tail t = latency_tail();
+    j["latency_ms"] = {{"p50", t.p50}, {"p90", t.p90}, {"p99", t.p99}, {"max", t.max}};
     auto& slow = j["slowest_hosts"] = nlohmann::json::array();
-    for (std::size_t i = 0; i < std::min<std::size_t>(5, hosts.size()); ++i)
-        slow.push_back({{"host", hosts[i].second},
-                        {"mean_ms", hosts[i].first},
-                        {"count", m_hosts.at(hosts[i].second).count}});
+    for (const HostMean& h : slowest_hosts(5))
+        slow.push_back({{"host", h.name}, {"mean_ms", h.mean_ms}, {"count", h.count}});
     j["results"] = where;
     return j.dump(2) + "\n";
 }
