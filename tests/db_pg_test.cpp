@@ -445,6 +445,53 @@ TEST_F(DbPg, CopyInAndOutStreamAHundredThousandRows) {
     }());
 }
 
+TEST_F(DbPg, CopyInsideATransactionCommitsAndRollsBackWithIt) {
+    run_bounded([&]() -> Task<void> {
+        auto db = co_await db::connect(url(), {.min_size = 1, .max_size = 2});
+        co_await db.execute("drop table if exists cptx; create table cptx(a int primary key, b text)");
+        {
+            auto tx = co_await db.begin();
+            auto copy = co_await tx.copy_in("copy cptx(a, b) from stdin");
+            co_await copy.write(copy_rows(0, 1000));
+            EXPECT_EQ(co_await copy.finish(), 1000u);
+            // Inside: the rows are there (a query, and a COPY out on the same connection); outside: not yet.
+            EXPECT_EQ((co_await tx.query_one("select count(*) from cptx")).get<std::int64_t>(0), 1000);
+            auto out = co_await tx.copy_out("copy (select a from cptx where a < 3 order by a) to stdout");
+            std::string seen;
+            for (auto chunk = co_await out.read_chunk(); !chunk.empty(); chunk = co_await out.read_chunk()) seen += chunk;
+            EXPECT_EQ(seen, "0\n1\n2\n");
+            EXPECT_EQ(co_await count_rows(db, "cptx"), 0);
+            co_await tx.rollback();
+            auto over = co_await error_of<db::Error>(tx.copy_in("copy cptx(a, b) from stdin"));
+            EXPECT_TRUE(contains(over, "no longer active")) << over;
+        }
+        EXPECT_EQ(co_await count_rows(db, "cptx"), 0);  // rolled back with the transaction
+        {
+            auto tx = co_await db.begin();
+            auto sp = co_await tx.begin();  // in a savepoint too
+            auto copy = co_await sp.copy_in("copy cptx(a, b) from stdin");
+            co_await copy.write(copy_rows(0, 500));
+            EXPECT_EQ(co_await copy.finish(), 500u);
+            co_await sp.commit();
+            co_await tx.commit();
+        }
+        EXPECT_EQ(co_await count_rows(db, "cptx"), 500);
+        {  // a COPY that fails inside a transaction fails the transaction, as any statement does
+            auto tx = co_await db.begin();
+            auto copy = co_await tx.copy_in("copy cptx(a, b) from stdin");
+            co_await copy.write(copy_rows(499, 510));  // 499 is already there
+            auto dup = co_await error_of<db::UniqueViolation>(copy.finish());
+            EXPECT_TRUE(contains(dup, "23505")) << dup;
+            auto failed = co_await error_of<db::DatabaseError>(tx.query("select 1"));
+            EXPECT_TRUE(contains(failed, "25P02")) << failed;  // in failed SQL transaction
+            co_await tx.rollback();
+        }
+        EXPECT_EQ(co_await count_rows(db, "cptx"), 500);
+        EXPECT_EQ(db.statistics().closed, 0u);
+        co_await db.close();
+    }());
+}
+
 TEST_F(DbPg, CopyOfBadDataRaisesTheSqlstateAndKeepsTheConnection) {
     run_bounded([&]() -> Task<void> {
         auto db = co_await db::connect(url(), {.min_size = 1, .max_size = 1});

@@ -919,6 +919,10 @@ TEST(DbSqlite, CopyIsNotSupported) {
         EXPECT_TRUE(contains(err, "0A000")) << err;
         EXPECT_EQ((co_await conn.query_one("select 1")).get<int>(0), 1);  // the connection was not spoiled
         conn.release();
+        auto tx = co_await db.begin();
+        err = co_await error_of<db::FeatureNotSupported>(tx.copy_in("copy t from stdin"));
+        EXPECT_TRUE(contains(err, "COPY")) << err;
+        co_await tx.commit();
         EXPECT_EQ(db.statistics().closed, 0u);
     }());
 }

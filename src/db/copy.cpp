@@ -8,6 +8,8 @@
 
 #include "pool_state.hpp"
 
+#include <corio/db/transaction.hpp>
+
 #include <corio/db/error.hpp>
 
 #include <utility>
@@ -61,6 +63,17 @@ Task<CopyWriter> writer_on(std::shared_ptr<PoolState> pool, Slot* s, std::string
 
 Task<CopyReader> reader_on(std::shared_ptr<PoolState> pool, Slot* s, std::string sql) {
     co_return Access::reader(co_await start(std::move(pool), s, std::move(sql), false));
+}
+
+/// Transaction::copy_in/copy_out: on the transaction's connection while it is active.
+Task<CopyWriter> tx_writer(bool active, std::shared_ptr<PoolState> pool, Slot* s, std::string sql) {
+    if (!active) throw Error("corio::db: copy_in on a transaction that is no longer active");
+    co_return co_await writer_on(std::move(pool), s, std::move(sql));
+}
+
+Task<CopyReader> tx_reader(bool active, std::shared_ptr<PoolState> pool, Slot* s, std::string sql) {
+    if (!active) throw Error("corio::db: copy_out on a transaction that is no longer active");
+    co_return co_await reader_on(std::move(pool), s, std::move(sql));
 }
 
 /// Pool::copy_in/copy_out: the COPY takes a connection of its own.
@@ -169,6 +182,14 @@ Task<std::string_view> CopyReader::read_chunk() {
 Task<CopyWriter> Connection::copy_in(std::string sql) { return impl::writer_on(m_pool, m_slot, std::move(sql)); }
 
 Task<CopyReader> Connection::copy_out(std::string sql) { return impl::reader_on(m_pool, m_slot, std::move(sql)); }
+
+Task<CopyWriter> Transaction::copy_in(std::string sql) {
+    return impl::tx_writer(active(), m_pool, m_slot, std::move(sql));
+}
+
+Task<CopyReader> Transaction::copy_out(std::string sql) {
+    return impl::tx_reader(active(), m_pool, m_slot, std::move(sql));
+}
 
 Task<CopyWriter> Pool::copy_in(std::string sql) const { return impl::pool_writer(*this, std::move(sql)); }
 

@@ -48,6 +48,16 @@ public:
     [[nodiscard]] Task<void> rollback();
     /// A nested transaction: SAVEPOINT.
     [[nodiscard]] Task<Transaction> begin();
+    /// COPY inside the transaction (a bulk load that commits or rolls back with it): as Connection::copy_in
+    /// and copy_out. Errors: db::Error when the transaction is over; db::FeatureNotSupported on SQLite.
+    ///
+    ///     auto tx = co_await db.begin();
+    ///     auto copy = co_await tx.copy_in("copy items(id, name) from stdin");
+    ///     co_await copy.write("1\tfirst\n2\tsecond\n");
+    ///     co_await copy.finish();
+    ///     co_await tx.commit();
+    [[nodiscard]] Task<CopyWriter> copy_in(std::string sql);
+    [[nodiscard]] Task<CopyReader> copy_out(std::string sql);
 
     /// True until commit(), rollback(), or the end of the parent transaction.
     [[nodiscard]] bool active() const noexcept;
