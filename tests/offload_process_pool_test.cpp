@@ -911,6 +911,7 @@ TEST(ProcessPool, ASharedArrayReachesTheWorkerInPlaceAndWhole) {
         EXPECT_EQ(co_await pool.submit(checksum, bytes.view(bytes.size() - 10, 999)),
                   checksum(std::span<const unsigned char>(bytes.data() + bytes.size() - 10, 10)));
         EXPECT_EQ(co_await pool.submit(checksum, bytes.view(bytes.size() + 5)), checksum({}));
+        EXPECT_EQ(co_await pool.submit(checksum, corio::SharedArray<unsigned char>().view()), checksum({}));
         // In place: the worker's span points into its map of the heap, where element 1000 lies 1000 bytes after
         // element 0 (a copy would start each call's bytes at the start of its request area); a change made
         // between two calls is seen.

@@ -133,6 +133,7 @@ bool map_worker_heap(int fd, std::uint64_t id) noexcept {
 
 const void* shared_heap_resolve(const SharedRef& r) {
     const WorkerHeap& h = g_worker_heap;
+    if (r.bytes == 0) return h.base;  // an empty view (of an empty or moved-from array) is empty anywhere
     if (!h.base || r.heap != h.id)
         throw SerializationError("corio::SharedView: its array belongs to another ProcessPool's shared heap "
                                  "(pass it to the pool that made it)");
