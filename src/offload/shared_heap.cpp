@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <fcntl.h>
 #include <string>
 #include <sys/mman.h>
@@ -67,16 +68,23 @@ SharedHeap::~SharedHeap() {
 
 std::pair<std::uint64_t, void*> SharedHeap::allocate(std::size_t bytes) {
     std::uint64_t want = (std::max<std::uint64_t>(bytes, 1) + k_align - 1) & ~(k_align - 1);
-    std::lock_guard lock(m_mutex);
-    for (auto it = m_free.begin(); it != m_free.end(); ++it) {
-        if (it->second < want) continue;
-        std::uint64_t offset = it->first, left = it->second - want;
-        m_free.erase(it);
-        if (left) m_free.emplace(offset + want, left);
-        m_used.emplace(offset, want);
-        char* p = m_base + offset;
-        std::memset(p, 0, bytes);
-        return {offset, p};
+    std::optional<std::uint64_t> found;
+    {
+        std::lock_guard lock(m_mutex);
+        for (auto it = m_free.begin(); it != m_free.end(); ++it) {
+            if (it->second < want) continue;
+            std::uint64_t offset = it->first, left = it->second - want;
+            m_used.emplace(offset, want);  // first: it may throw, and then nothing changed
+            m_free.erase(it);
+            if (left) m_free.emplace(offset + want, left);
+            found = offset;
+            break;
+        }
+    }
+    if (found) {
+        char* p = m_base + *found;
+        std::memset(p, 0, bytes);  // outside the lock: a large block takes a while (and its pages' first touch)
+        return {*found, p};
     }
     throw SharedHeapFullError("corio::ProcessPool::shared_array: no room for " + std::to_string(bytes) +
                               " bytes in the pool's shared heap of " + std::to_string(m_size) +
