@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstring>
 #include <string_view>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <thread>
 #include <unistd.h>
@@ -72,11 +73,18 @@ Backend backend_from_env() {
     if (s == "auto" || s == "automatic") return Backend::automatic;
     throw Error("CORIO_BACKEND='" + std::string(s) + "' is not one of io_uring, epoll, auto");
 }
+
+int usable_cpus() noexcept {
+    cpu_set_t set;
+    if (::sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+    return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
 }  // namespace
 
 Loop::Loop(const RunOptions& opts) : m_opts(opts), m_start(std::chrono::steady_clock::now()) {
     static std::atomic<std::uint64_t> ids{0};
     m_id = ++ids;
+    m_cpus = usable_cpus();
     m_remote = std::make_shared<RemoteQueue>();
     int efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (efd < 0) throw IoError("eventfd", -1, errno);
@@ -256,7 +264,7 @@ void Loop::turn() {
         auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(due - std::chrono::steady_clock::now());
         timeout = left.count() > 0 ? left.count() : 0;
     }
-    if (m_offloaded > 0 && timeout != 0 && !m_io->busy()) {
+    if (m_offloaded > 0 && m_offloaded < m_cpus && timeout != 0 && !m_io->busy()) {
         // Only thread-pool results can wake us: wait for them a little without the kernel (a wake through
         // the eventfd costs a system call on each side and a scheduler round trip) — while spinning pays.
         if (m_spin_credit <= 0 && ++m_spin_skipped >= k_spin_retry) {
