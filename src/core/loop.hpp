@@ -106,9 +106,6 @@ private:
     LoopStatistics m_stats;
 };
 
-/// The CPUs the calling thread may run on (sched_getaffinity; at least 1): a spin pays only with one to spare.
-int usable_cpus() noexcept;
-
 /// A hint to the CPU that this thread is spinning.
 inline void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
