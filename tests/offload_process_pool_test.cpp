@@ -587,6 +587,9 @@ TEST(ProcessPool, AJobThatCallsExitFailsWithItsStatus) {
 
 TEST(ProcessPool, WorkersThatDieBeforeTheyAreReadyBreakThePoolAfterThreeTries) {
     ::setenv("CORIO_PP_TEST_WORKER_EXIT", "5", 1);  // read by a static initializer below, in the workers
+    struct Unset {  // also when the body fails: the later tests' workers must start
+        ~Unset() { ::unsetenv("CORIO_PP_TEST_WORKER_EXIT"); }
+    } unset;
     auto body = []() -> corio::Task<void> {
         corio::ProcessPool pool(1);
         try {
@@ -600,7 +603,6 @@ TEST(ProcessPool, WorkersThatDieBeforeTheyAreReadyBreakThePoolAfterThreeTries) {
         EXPECT_EQ(pool.statistics().started, 3u);
     };
     run_bounded(body());
-    ::unsetenv("CORIO_PP_TEST_WORKER_EXIT");
 }
 
 // ---- cancellation --------------------------------------------------------------------------------------------------
