@@ -1161,9 +1161,9 @@ TEST(ProcessPool, ZeroWorkersThrowsInvalidArgument) {
     EXPECT_THROW(corio::ProcessPool(0), std::invalid_argument);
 }
 
-TEST(ProcessPool, TheDefaultPoolHasAWorkerPerHardwareThread) {
+TEST(ProcessPool, TheDefaultPoolHasAWorkerPerUsableCpu) {
     corio::ProcessPool pool;
-    EXPECT_EQ(pool.size(), std::max(1u, std::thread::hardware_concurrency()));
+    EXPECT_EQ(pool.size(), corio_test::cpus_allowed());
     EXPECT_EQ(pool.worker_pids().size(), pool.size());
 }
 

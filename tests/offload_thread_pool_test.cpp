@@ -17,6 +17,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
+using corio_test::cpus_allowed;
 using corio_test::run_bounded;
 using corio_test::settle;
 
@@ -145,8 +146,26 @@ TEST(ThreadPool, SizeIsTheNumberOfWorkers) {
     corio::ThreadPool three(3);
     EXPECT_EQ(three.size(), 3u);
     EXPECT_EQ(three.statistics().threads, 3u);
-    corio::ThreadPool hw;
-    EXPECT_EQ(hw.size(), std::max(1u, std::thread::hardware_concurrency()));
+    corio::ThreadPool cpus;
+    EXPECT_EQ(cpus.size(), cpus_allowed());
+}
+
+TEST(ThreadPool, TheDefaultSizeFollowsTheAffinityMaskAsTasksetSetsIt) {
+    cpu_set_t all, one;
+    ASSERT_EQ(::sched_getaffinity(0, sizeof all, &all), 0);
+    CPU_ZERO(&one);
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+        if (CPU_ISSET(c, &all)) {
+            CPU_SET(c, &one);
+            break;
+        }
+    ASSERT_EQ(::sched_setaffinity(0, sizeof one, &one), 0);  // this thread: the one that builds the pools
+    std::size_t threads = corio::ThreadPool().size();
+    std::size_t workers = corio::ProcessPool().size();
+    ASSERT_EQ(::sched_setaffinity(0, sizeof all, &all), 0);
+    EXPECT_EQ(threads, 1u);
+    EXPECT_EQ(workers, 1u);
+    EXPECT_EQ(corio::ThreadPool().size(), cpus_allowed());
 }
 
 TEST(ThreadPool, RunOptionsThreadsSizesTheDefaultPool) {
@@ -158,7 +177,7 @@ TEST(ThreadPool, RunOptionsThreadsSizesTheDefaultPool) {
     };
     EXPECT_EQ(run_bounded(body(), corio::RunOptions{.threads = 2}), 2u);
     EXPECT_EQ(run_bounded(body(), corio::RunOptions{.threads = 3}), 3u);
-    EXPECT_EQ(run_bounded(body()), std::max(1u, std::thread::hardware_concurrency()));
+    EXPECT_EQ(run_bounded(body()), cpus_allowed());
 }
 
 TEST(ThreadPool, DefaultThreadPoolWithoutALoopThrowsLoopClosedError) {

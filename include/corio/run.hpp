@@ -38,7 +38,8 @@ struct RunOptions {
     /// automatic: io_uring where the kernel allows it, else epoll. CORIO_BACKEND=io_uring|epoll overrides
     /// automatic.
     Backend backend = Backend::automatic;
-    /// Threads of the loop's default ThreadPool (to_thread); 0 means one per hardware thread.
+    /// Threads of the loop's default ThreadPool (to_thread); 0 means one per CPU this process may use
+    /// (its affinity mask: `taskset` and containers limit it).
     std::size_t threads = 0;
     /// Called with the error of a detached task that failed (default: printed to stderr).
     std::function<void(std::exception_ptr error, const std::string& task_name)> on_unhandled = {};

@@ -73,13 +73,13 @@ Backend backend_from_env() {
     if (s == "auto" || s == "automatic") return Backend::automatic;
     throw Error("CORIO_BACKEND='" + std::string(s) + "' is not one of io_uring, epoll, auto");
 }
+}  // namespace
 
 int usable_cpus() noexcept {
     cpu_set_t set;
     if (::sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
     return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
 }
-}  // namespace
 
 Loop::Loop(const RunOptions& opts) : m_opts(opts), m_start(std::chrono::steady_clock::now()) {
     static std::atomic<std::uint64_t> ids{0};

@@ -106,6 +106,10 @@ private:
     LoopStatistics m_stats;
 };
 
+/// The CPUs this thread may run on (sched_getaffinity, as a container or `taskset` limits them; at least 1).
+/// The default size of the thread and process pools, and the test of whether a spin has a core to spare.
+int usable_cpus() noexcept;
+
 /// A hint to the CPU that this thread is spinning.
 inline void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)

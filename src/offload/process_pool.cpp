@@ -1,6 +1,8 @@
 // corio::ProcessPool's API, and the static initializer that turns a copy of the program into a worker.
 #include "process_pool_state.hpp"
 
+#include "../core/loop.hpp"
+
 #include <corio/io.hpp>
 #include <corio/strict.hpp>
 
@@ -71,16 +73,11 @@ __attribute__((constructor)) void corio_process_pool_entry(int argc, char** argv
     pp::worker_main(static_cast<int>(fd), static_cast<int>(memfd));
 }
 
-std::size_t hardware_threads() {
-    unsigned n = std::thread::hardware_concurrency();
-    return n ? n : 1;
-}
-
 }  // namespace
 
 // ---- the pool -----------------------------------------------------------------------------------------------
 
-ProcessPool::ProcessPool() : ProcessPool(hardware_threads()) {}
+ProcessPool::ProcessPool() : ProcessPool(static_cast<std::size_t>(detail::usable_cpus())) {}
 
 ProcessPool::ProcessPool(std::size_t workers, ProcessPoolOptions options) {
     if (workers == 0) throw std::invalid_argument("corio::ProcessPool: workers must be >= 1, got 0");

@@ -46,6 +46,7 @@ struct ThreadPool::Impl {
     std::atomic<std::size_t> pending{0};  // == queued, readable without the mutex
     std::atomic<bool> spinning{false};
     std::size_t sleepers = 0;  // guarded by mutex
+    std::size_t cpus = static_cast<std::size_t>(detail::usable_cpus());
 
     void spin_for_work() {
         if (spinning.exchange(true, std::memory_order_acq_rel)) return;
@@ -61,8 +62,11 @@ struct ThreadPool::Impl {
         std::unique_lock lock(mutex);
         for (;;) {
             if (!head && !stopping) {
+                // Spin only with a core to spare: besides this thread, one for the loop and one for each job
+                // running (else the spin takes the CPU the loop or a job needs).
+                bool spin = running + 2 <= cpus;
                 lock.unlock();
-                spin_for_work();
+                if (spin) spin_for_work();
                 lock.lock();
                 ++sleepers;
                 cv.wait(lock, [&] { return head || stopping; });
@@ -85,14 +89,7 @@ struct ThreadPool::Impl {
     }
 };
 
-namespace {
-std::size_t hardware_threads() {
-    unsigned n = std::thread::hardware_concurrency();
-    return n ? n : 1;
-}
-}  // namespace
-
-ThreadPool::ThreadPool() : ThreadPool(hardware_threads()) {}
+ThreadPool::ThreadPool() : ThreadPool(static_cast<std::size_t>(detail::usable_cpus())) {}
 
 ThreadPool::ThreadPool(std::size_t threads) : m_impl(std::make_unique<Impl>()) {
     if (threads == 0) throw std::invalid_argument("corio::ThreadPool: threads must be >= 1, got 0");

@@ -3,6 +3,8 @@
 
 #include <corio/corio.hpp>
 
+#include <sched.h>
+
 namespace corio_test {
 
 using namespace std::chrono_literals;
@@ -16,6 +18,14 @@ T run_bounded(corio::Task<T> task, corio::RunOptions opts = {}) {
 /// Lets every task that is ready run a few times, so spawned tasks reach their first wait.
 inline corio::Task<void> settle(int rounds = 3) {
     for (int i = 0; i < rounds; ++i) co_await corio::yield();
+}
+
+/// The CPUs this process may run on, counted from its affinity mask: what the default pools are sized by.
+inline std::size_t cpus_allowed() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (::sched_getaffinity(0, sizeof set, &set) != 0) return 0;  // fails the comparison: the mask is the point
+    return static_cast<std::size_t>(CPU_COUNT(&set));
 }
 
 }  // namespace corio_test

@@ -132,7 +132,7 @@ public:
         std::uint64_t started = 0;     ///< worker processes started, in all (replacements included)
     };
 
-    /// One worker per hardware thread.
+    /// One worker per CPU this process may use (its affinity mask, as `taskset` or a container sets it).
     ProcessPool();
     /// `workers` processes, started now (std::invalid_argument when 0). In a worker process — a global pool of
     /// the program is built again in each of its workers — they start only if the pool is used there.

@@ -32,7 +32,7 @@ public:
         std::uint64_t completed = 0; ///< jobs finished, in all
     };
 
-    /// One worker per hardware thread.
+    /// One worker per CPU this process may use (its affinity mask, as `taskset` or a container sets it).
     ThreadPool();
     /// `threads` workers (std::invalid_argument when 0).
     explicit ThreadPool(std::size_t threads);
