@@ -37,9 +37,12 @@ namespace {
                 " on a COPY that is over (finished, aborted, or abandoned when its connection went back)");
 }
 
-/// Starts a COPY on a slot; the state points at it.
-Task<std::unique_ptr<CopyState>> start(std::shared_ptr<PoolState> pool, Slot* s, std::string sql, bool in) {
-    if (!s) throw Error(std::string("corio::db: ") + (in ? "copy_in" : "copy_out") + " on a released Connection");
+/// Starts a COPY on a slot; the state points at it. `tx_active` is false for a Transaction no longer active.
+Task<std::unique_ptr<CopyState>> start(std::shared_ptr<PoolState> pool, Slot* s, std::string sql, bool in,
+                                       bool tx_active) {
+    const char* what = in ? "copy_in" : "copy_out";
+    if (!tx_active) throw Error(std::string("corio::db: ") + what + " on a transaction that is no longer active");
+    if (!s) throw Error(std::string("corio::db: ") + what + " on a released Connection");
     if (s->poisoned) throw ConnectionError("the connection is unusable after a failed cleanup");
     if (s->copy) throw Error("corio::db: a COPY is already in progress on this connection");
     if (!s->pending.empty()) co_await flush_pending(s);
@@ -57,23 +60,13 @@ Task<std::unique_ptr<CopyState>> start(std::shared_ptr<PoolState> pool, Slot* s,
     co_return state;
 }
 
-Task<CopyWriter> writer_on(std::shared_ptr<PoolState> pool, Slot* s, std::string sql) {
-    co_return Access::writer(co_await start(std::move(pool), s, std::move(sql), true));
+/// Connection::copy_in/copy_out, and Transaction's (on its connection while it is active).
+Task<CopyWriter> writer_on(std::shared_ptr<PoolState> pool, Slot* s, std::string sql, bool tx_active = true) {
+    co_return Access::writer(co_await start(std::move(pool), s, std::move(sql), true, tx_active));
 }
 
-Task<CopyReader> reader_on(std::shared_ptr<PoolState> pool, Slot* s, std::string sql) {
-    co_return Access::reader(co_await start(std::move(pool), s, std::move(sql), false));
-}
-
-/// Transaction::copy_in/copy_out: on the transaction's connection while it is active.
-Task<CopyWriter> tx_writer(bool active, std::shared_ptr<PoolState> pool, Slot* s, std::string sql) {
-    if (!active) throw Error("corio::db: copy_in on a transaction that is no longer active");
-    co_return co_await writer_on(std::move(pool), s, std::move(sql));
-}
-
-Task<CopyReader> tx_reader(bool active, std::shared_ptr<PoolState> pool, Slot* s, std::string sql) {
-    if (!active) throw Error("corio::db: copy_out on a transaction that is no longer active");
-    co_return co_await reader_on(std::move(pool), s, std::move(sql));
+Task<CopyReader> reader_on(std::shared_ptr<PoolState> pool, Slot* s, std::string sql, bool tx_active = true) {
+    co_return Access::reader(co_await start(std::move(pool), s, std::move(sql), false, tx_active));
 }
 
 /// Pool::copy_in/copy_out: the COPY takes a connection of its own.
@@ -184,11 +177,11 @@ Task<CopyWriter> Connection::copy_in(std::string sql) { return impl::writer_on(m
 Task<CopyReader> Connection::copy_out(std::string sql) { return impl::reader_on(m_pool, m_slot, std::move(sql)); }
 
 Task<CopyWriter> Transaction::copy_in(std::string sql) {
-    return impl::tx_writer(active(), m_pool, m_slot, std::move(sql));
+    return impl::writer_on(m_pool, m_slot, std::move(sql), active());
 }
 
 Task<CopyReader> Transaction::copy_out(std::string sql) {
-    return impl::tx_reader(active(), m_pool, m_slot, std::move(sql));
+    return impl::reader_on(m_pool, m_slot, std::move(sql), active());
 }
 
 Task<CopyWriter> Pool::copy_in(std::string sql) const { return impl::pool_writer(*this, std::move(sql)); }

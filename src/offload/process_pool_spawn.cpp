@@ -16,7 +16,6 @@
 #include <mutex>
 #include <pthread.h>
 #include <spawn.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <thread>
@@ -187,20 +186,9 @@ void ProcessPool::State::prepare(Worker* w, pp::SpawnRequest& r) {
     if (options.shared_memory > 0 && w->memfd < 0) {
         std::size_t area = (options.shared_memory / (2 * pp::k_slots) + 4095) & ~std::size_t{4095};
         std::size_t bytes = pp::SharedLayout::bytes_for(area);
-        int memfd = ::memfd_create("corio-process-pool", MFD_CLOEXEC);
-        if (memfd < 0) throw IoError("memfd_create", -1, errno);
-        memfd = above_fixed(memfd);
-        if (memfd < 0) throw IoError("fcntl", -1, errno);
-        void* p = ::ftruncate(memfd, static_cast<off_t>(bytes)) == 0
-                      ? ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0)
-                      : MAP_FAILED;
-        if (p == MAP_FAILED) {
-            int e = errno;
-            ::close(memfd);
-            throw IoError("mmap", memfd, e);
-        }
-        w->memfd = memfd;
-        w->shm.base = static_cast<char*>(p);
+        detail::MappedMemfd m = detail::map_memfd("corio-process-pool", bytes, pp::k_worker_heapfd + 1);
+        w->memfd = m.fd;
+        w->shm.base = m.base;
         w->shm.area = area;
     }
     r.argv0 = argv0;

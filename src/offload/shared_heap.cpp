@@ -3,6 +3,7 @@
 
 #include <corio/error.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -33,10 +34,10 @@ std::uint64_t next_id() noexcept {
 
 }  // namespace
 
-std::shared_ptr<SharedHeap> SharedHeap::create(std::size_t bytes, int min_fd) {
-    std::size_t size = (bytes + 4095) & ~std::size_t{4095};
-    int fd = ::memfd_create("corio-shared-heap", MFD_CLOEXEC);
+MappedMemfd map_memfd(const char* name, std::size_t bytes, int min_fd) {
+    int fd = ::memfd_create(name, MFD_CLOEXEC);
     if (fd < 0) throw IoError("memfd_create", -1, errno);
+    const char* op = nullptr;
     if (fd < min_fd) {
         int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, min_fd);
         int e = errno;
@@ -44,17 +45,23 @@ std::shared_ptr<SharedHeap> SharedHeap::create(std::size_t bytes, int min_fd) {
         if (moved < 0) throw IoError("fcntl", fd, e);
         fd = moved;
     }
-    void* p = ::ftruncate(fd, static_cast<off_t>(size)) == 0
-                  ? ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
-                  : MAP_FAILED;
-    if (p == MAP_FAILED) {
+    void* p = MAP_FAILED;
+    if (::ftruncate(fd, static_cast<off_t>(bytes)) != 0) op = "ftruncate";
+    else if ((p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) op = "mmap";
+    if (op) {
         int e = errno;
         ::close(fd);
-        throw IoError("mmap", fd, e);
+        throw IoError(op, fd, e);
     }
+    return {fd, static_cast<char*>(p)};
+}
+
+std::shared_ptr<SharedHeap> SharedHeap::create(std::size_t bytes, int min_fd) {
+    std::size_t size = (bytes + 4095) & ~std::size_t{4095};
+    MappedMemfd m = map_memfd("corio-shared-heap", size, min_fd);
     std::shared_ptr<SharedHeap> h(new SharedHeap());
-    h->m_fd = fd;
-    h->m_base = static_cast<char*>(p);
+    h->m_fd = m.fd;
+    h->m_base = m.base;
     h->m_size = size;
     h->m_id = next_id();
     h->m_free.emplace(0, size);
@@ -69,6 +76,7 @@ SharedHeap::~SharedHeap() {
 std::pair<std::uint64_t, void*> SharedHeap::allocate(std::size_t bytes) {
     std::uint64_t want = (std::max<std::uint64_t>(bytes, 1) + k_align - 1) & ~(k_align - 1);
     std::optional<std::uint64_t> found;
+    std::uint64_t dirty = 0;  // how many of its first bytes were handed out before: the rest are still zero
     {
         std::lock_guard lock(m_mutex);
         for (auto it = m_free.begin(); it != m_free.end(); ++it) {
@@ -78,12 +86,16 @@ std::pair<std::uint64_t, void*> SharedHeap::allocate(std::size_t bytes) {
             m_free.erase(it);
             if (left) m_free.emplace(offset + want, left);
             found = offset;
+            dirty = std::min<std::uint64_t>(bytes, m_high > offset ? m_high - offset : 0);
+            m_high = std::max(m_high, offset + want);
             break;
         }
     }
     if (found) {
         char* p = m_base + *found;
-        std::memset(p, 0, bytes);  // outside the lock: a large block takes a while (and its pages' first touch)
+        // Only what earlier blocks used: pages never handed out are zero (a fresh memfd), and touching them
+        // here would pay their first touch twice, here and where the caller writes them. Outside the lock.
+        if (dirty) std::memset(p, 0, dirty);
         return {*found, p};
     }
     throw SharedHeapFullError("corio::ProcessPool::shared_array: no room for " + std::to_string(bytes) +

@@ -37,7 +37,16 @@ private:
     std::mutex m_mutex;
     std::map<std::uint64_t, std::uint64_t> m_free;  // offset -> bytes, no two adjacent
     std::map<std::uint64_t, std::uint64_t> m_used;  // offset -> bytes
+    std::uint64_t m_high = 0;  // the end of the highest block ever handed out: the memfd is zero above it
 };
+
+/// A shared memory file of `bytes`, mapped read-write and shared: what the pool's slots and its heap live in.
+struct MappedMemfd {
+    int fd = -1;  // close-on-exec, numbered `min_fd` or above
+    char* base = nullptr;
+};
+/// Errors: IoError naming the call that failed (memfd_create, fcntl, ftruncate, mmap); nothing is left open.
+MappedMemfd map_memfd(const char* name, std::size_t bytes, int min_fd);
 
 /// Worker side: maps the heap inherited as `fd` (read-only) under `id`, and closes `fd`. False when it fails.
 bool map_worker_heap(int fd, std::uint64_t id) noexcept;
