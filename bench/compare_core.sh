@@ -5,31 +5,18 @@
 #
 #   bench/compare_core.sh [--quick] [--rounds N] [--only WORKLOAD]
 #
-# Needs: the release build (cmake --preset release && cmake --build --preset release --target core_compare),
+# Needs: the release build (built here if missing: cmake --preset release && cmake --build --preset release
+# --target core_compare; CORIO_CORE_COMPARE=path runs another build of corio's side),
 # g++, libboost1.81-dev, /usr/bin/python3 with python3-uvloop. The script builds the Asio peer itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-quick=""
-rounds=3
-only=()
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --quick) quick="--quick" ;;
-    --rounds) rounds="$2"; shift ;;
-    --only) only=(--only "$2"); shift ;;
-    *) echo "usage: $0 [--quick] [--rounds N] [--only WORKLOAD]" >&2; exit 2 ;;
-  esac
-  shift
-done
+source bench/lib.sh
+bench_args 3 "$@"
 
 out=build/bench-peers
 mkdir -p "$out"
-corio_bin=build/release/bench/core_compare
-if [ ! -x "$corio_bin" ]; then
-  cmake --preset release >/dev/null
-  cmake --build --preset release --target core_compare >/dev/null
-fi
+corio_bin=$(corio_bench_bin core_compare CORIO_CORE_COMPARE)
 if [ ! -x "$out/asio_core" ] || [ bench/peers/asio_core.cpp -nt "$out/asio_core" ]; then
   g++ -std=c++20 -O2 -DNDEBUG -o "$out/asio_core" bench/peers/asio_core.cpp -pthread
 fi
@@ -42,8 +29,10 @@ run() {  # run NAME CMD...: append "NAME workload value unit" lines
 }
 for r in $(seq "$rounds"); do
   echo "round $r/$rounds" >&2
-  CORIO_BACKEND=io_uring run corio "$corio_bin"
-  CORIO_BACKEND=epoll run corio-epoll "$corio_bin"
+  if [ -n "$corio_bin" ]; then
+    CORIO_BACKEND=io_uring run corio "$corio_bin"
+    CORIO_BACKEND=epoll run corio-epoll "$corio_bin"
+  fi
   run asio "$out/asio_core"
   run asyncio /usr/bin/python3 bench/peers/asyncio_core.py
   run uvloop /usr/bin/python3 bench/peers/asyncio_core.py --uvloop

@@ -45,8 +45,7 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$py_n" ] || py_n=$n
 
-command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { echo "compare_fetch.sh: nginx is not installed" >&2; exit 1; }
-nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+source bench/lib.sh
 /usr/bin/python3 -c 'import httpx, aiosqlite' 2>/dev/null ||
   { echo "compare_fetch.sh: /usr/bin/python3 needs python3-httpx and python3-aiosqlite" >&2; exit 1; }
 build=${CORIO_BUILD:-build/release}
@@ -64,37 +63,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port=$(free_port)
-mkdir -p "$out/logs"
-cat > "$out/nginx.conf" <<EOF
-worker_processes 1;
-worker_rlimit_nofile 20000;
-user root;
-pid $out/nginx.pid;
-error_log $out/logs/error.log;
-events { worker_connections 12000; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  keepalive_timeout 600s;
-  client_body_temp_path $out/tmp_body; proxy_temp_path $out/tmp_proxy; fastcgi_temp_path $out/tmp_fcgi;
-  uwsgi_temp_path $out/tmp_uwsgi; scgi_temp_path $out/tmp_scgi;
-  server {
-    listen 127.0.0.1:$port backlog=4096;
-    location /items/ {
+nginx_start "$out" "$port" "    location /items/ {
       default_type text/html;
-      return 200 '<html><head><title>item</title></head><body><a href="/items/next">next</a> <a href="/items/prev">prev</a> \$uri</body></html>';
-    }
-  }
-}
-EOF
-"$nginx_bin" -p "$out" -c "$out/nginx.conf" -g 'daemon off;' 2>"$out/logs/stderr.log" &
-nginx_pid=$!
-for _ in $(seq 100); do
-  if /usr/bin/python3 -c "import socket; socket.create_connection(('127.0.0.1',$port),0.2).close()" 2>/dev/null; then break; fi
-  sleep 0.1
-done
+      return 200 '<html><head><title>item</title></head><body><a href=\"/items/next\">next</a> <a href=\"/items/prev\">prev</a> \$uri</body></html>';
+    }"
 worker_pid=$(pgrep -P "$nginx_pid" | head -1 || true)
 
 seq 0 $((n - 1)) | sed "s|^|http://127.0.0.1:$port/items/|" > "$out/urls.txt"

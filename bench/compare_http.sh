@@ -31,10 +31,8 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-for tool in nginx wrk; do
-  command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || { echo "compare_http.sh: $tool is not installed" >&2; exit 1; }
-done
-nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+source bench/lib.sh
+command -v wrk >/dev/null || { echo "compare_http.sh: wrk is not installed" >&2; exit 1; }
 build=${CORIO_BUILD:-build/release}
 if [ ! -x "$build/bench/http_client" ] || [ ! -x "$build/bench/http_server" ]; then
   cmake --preset release >/dev/null && cmake --build "$build" --target http_client http_server >/dev/null
@@ -51,44 +49,20 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 nginx_port=$(free_port)
 server_port=$(free_port)
-mkdir -p "$out/html" "$out/logs"
+mkdir -p "$out/html"
 /usr/bin/python3 - "$out/html/json" <<'PY'
 import sys
 s = '{"id":12345,"name":"corio","tags":["async","io","http"],"ok":true,"pad":"'
 s += "x" * (198 - len(s)) + '"}'
 open(sys.argv[1], "w").write(s)
 PY
-cat > "$out/nginx.conf" <<EOF
-worker_processes 1;
-worker_rlimit_nofile 20000;
-user root;
-pid $out/nginx.pid;
-error_log $out/logs/error.log;
-events { worker_connections 12000; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  keepalive_timeout 600s;
-  client_body_temp_path $out/tmp_body; proxy_temp_path $out/tmp_proxy; fastcgi_temp_path $out/tmp_fcgi;
-  uwsgi_temp_path $out/tmp_uwsgi; scgi_temp_path $out/tmp_scgi;
-  server {
-    listen 127.0.0.1:$nginx_port backlog=4096;
-    root $out/html;
-    location = /json { default_type application/json; }
-  }
-}
-EOF
-"$nginx_bin" -p "$out" -c "$out/nginx.conf" -g 'daemon off;' 2>"$out/logs/stderr.log" &
-nginx_pid=$!
+nginx_start "$out" "$nginx_port" "    root $out/html;
+    location = /json { default_type application/json; }"
 "$build/bench/http_server" --port "$server_port" >/dev/null 2>"$out/server.log" &
 server_pid=$!
-for _ in $(seq 100); do
-  if /usr/bin/python3 -c "import socket,sys; [socket.create_connection(('127.0.0.1',p),0.2).close() for p in ($nginx_port,$server_port)]" 2>/dev/null; then break; fi
-  sleep 0.1
-done
+wait_ports "$server_port"
 nginx_url="http://127.0.0.1:$nginx_port/json"
 server_url="http://127.0.0.1:$server_port/json"
 

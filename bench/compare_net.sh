@@ -16,30 +16,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-quick=""
-rounds=5
-only=()
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --quick) quick="--quick" ;;
-    --rounds) rounds="$2"; shift ;;
-    --only) only=(--only "$2"); shift ;;
-    *) echo "usage: $0 [--quick] [--rounds N] [--only WORKLOAD]" >&2; exit 2 ;;
-  esac
-  shift
-done
+source bench/lib.sh
+bench_args 5 "$@"
 
 out=build/bench-peers
 mkdir -p "$out"
-corio_bin=${CORIO_NET_COMPARE:-build/release/bench/net_compare}
-if [ ! -x "$corio_bin" ] && [ -z "${CORIO_NET_COMPARE:-}" ] && [ -f bench/net_compare.cpp ]; then
-  { cmake --preset release >/dev/null && cmake --build --preset release --target net_compare >/dev/null; } ||
-    echo "compare_net.sh: warning: could not build $corio_bin" >&2
-fi
-if [ ! -x "$corio_bin" ]; then
-  echo "compare_net.sh: warning: $corio_bin missing: running the peers only (no corio columns)" >&2
-  corio_bin=""
-fi
+corio_bin=$(corio_bench_bin net_compare CORIO_NET_COMPARE)
 if [ ! -x "$out/asio_net" ] || [ bench/peers/asio_net.cpp -nt "$out/asio_net" ]; then
   g++ -std=c++20 -O2 -DNDEBUG -o "$out/asio_net" bench/peers/asio_net.cpp -pthread
 fi

@@ -14,30 +14,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-quick=""
-rounds=3
-only=()
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --quick) quick="--quick" ;;
-    --rounds) rounds="$2"; shift ;;
-    --only) only=(--only "$2"); shift ;;
-    *) echo "usage: $0 [--quick] [--rounds N] [--only WORKLOAD]" >&2; exit 2 ;;
-  esac
-  shift
-done
+source bench/lib.sh
+bench_args 3 "$@"
 
 out=build/bench-peers
 mkdir -p "$out"
-corio_bin=${CORIO_OFFLOAD_COMPARE:-build/release/bench/offload_compare}
-if [ ! -x "$corio_bin" ] && [ -z "${CORIO_OFFLOAD_COMPARE:-}" ]; then
-  { cmake --preset release >/dev/null && cmake --build --preset release --target offload_compare >/dev/null; } ||
-    echo "compare_offload.sh: warning: could not build $corio_bin" >&2
-fi
-if [ ! -x "$corio_bin" ]; then
-  echo "compare_offload.sh: warning: $corio_bin missing: running the Python peer only" >&2
-  corio_bin=""
-fi
+corio_bin=$(corio_bench_bin offload_compare CORIO_OFFLOAD_COMPARE)
 
 results="$out/offload_results.txt"
 : > "$results"
