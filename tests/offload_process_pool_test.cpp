@@ -605,6 +605,55 @@ TEST(ProcessPool, WorkersThatDieBeforeTheyAreReadyBreakThePoolAfterThreeTries) {
     run_bounded(body());
 }
 
+/// True when every child of this process (of any of its threads) has exited: none is still running.
+bool no_child_running() {
+    std::error_code ec;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+        std::ifstream children(task.path() / "children");
+        for (int pid; children >> pid;) {
+            std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+            std::string line;
+            std::getline(stat, line);
+            auto close = line.rfind(')');
+            if (close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z') return false;
+        }
+    }
+    return true;
+}
+
+TEST(ProcessPool, WorkersFoundDeadWhenTheyAreAdoptedStillBreakThePool) {
+    // As above, with the loop held up while a worker runs, so that each replacement is dead (end of stream,
+    // pidfd readable) by the time its reader adopts it: the reader hands it the job and, under epoll, reaps
+    // it in the same step, while the job's task has yet to write its request. After the third, the pool is
+    // broken, and that job must fail all the same instead of waiting in the queue for a worker.
+    ::setenv("CORIO_PP_TEST_WORKER_EXIT", "5", 1);
+    struct Unset {
+        ~Unset() { ::unsetenv("CORIO_PP_TEST_WORKER_EXIT"); }
+    } unset;
+    auto body = []() -> corio::Task<void> {
+        corio::ProcessPool pool(1);
+        auto hog = corio::spawn([]() -> corio::Task<void> {
+            for (;;) {  // first in each turn: what the spawner handed back meanwhile is adopted after this
+                {
+                    corio::allow_blocking until_it_is_dead;
+                    for (int i = 0; i < 2000 && !no_child_running(); ++i) ::usleep(1000);
+                }
+                co_await corio::yield();
+            }
+        }());
+        try {
+            co_await pool.submit(add, 1, 1);
+            ADD_FAILURE() << "no exception";
+        } catch (const corio::WorkerCrashedError& e) {
+            EXPECT_EQ(e.exit_status(), 5);
+            EXPECT_NE(std::string(e.what()).find("before they are ready"), std::string::npos) << e.what();
+        }
+        hog.cancel();
+        EXPECT_EQ(pool.statistics().started, 3u);
+    };
+    corio::run(corio::timeout(5s, body()), {.stall_threshold = std::chrono::milliseconds(0)});
+}
+
 // ---- cancellation --------------------------------------------------------------------------------------------------
 
 class ProcessPoolQueued : public ::testing::TestWithParam<std::size_t> {};
@@ -788,6 +837,43 @@ TEST(ProcessPool, CloseWhileACrashedWorkerIsBeingReplacedLeavesNoProcess) {
     EXPECT_EQ(::waitpid(-1, nullptr, WNOHANG), -1);  // no child left, not even a zombie
     EXPECT_EQ(errno, ECHILD);
 }
+
+// close() waits for the jobs submitted before it: a worker that dies meanwhile with a job it had not started
+// (in its socket with shared memory, in the pool's queue without) is replaced, and that job runs.
+class ProcessPoolClosing : public ::testing::TestWithParam<std::size_t> {};
+
+TEST_P(ProcessPoolClosing, AWorkerThatDiesDuringCloseIsReplacedForTheJobsStillWaiting) {
+    TempDir dir;
+    auto body = [&](std::size_t shm) -> corio::Task<void> {
+        corio::ProcessPool pool(1, {.shared_memory = shm});
+        auto first = corio::spawn(pool.submit(announce_and_wait, dir.file("started"), dir.file("never"), 20'000));
+        EXPECT_TRUE(co_await eventually([&] { return file_exists(dir.file("started")); }));
+        auto second = corio::spawn(pool.submit(mark, dir.file("second ran")));
+        co_await corio::sleep(5ms);  // with shared memory, the second call reaches the worker's socket
+        auto closing = corio::spawn(pool.close());
+        co_await corio::sleep(5ms);  // close() waits for both calls
+        int pid = read_pid(dir.file("started"));
+        if (pid <= 0 || ::kill(pid, SIGKILL) != 0) {
+            ADD_FAILURE() << "could not kill the worker " << pid;
+            co_return;
+        }
+        EXPECT_THROW((void)co_await first, corio::WorkerCrashedError);  // it had started: it fails
+        EXPECT_EQ(co_await second, 1);                                  // it had not: a replacement runs it
+        co_await closing;
+        EXPECT_TRUE(file_exists(dir.file("second ran")));
+        auto st = pool.statistics();
+        EXPECT_EQ(st.started, 2u);
+        EXPECT_EQ(st.workers, 0u);  // and the replacement is ended by the close
+        EXPECT_THROW(co_await pool.submit(add, 1, 1), corio::ProcessPoolClosedError);
+    };
+    run_bounded(body(GetParam()));
+    errno = 0;
+    EXPECT_EQ(::waitpid(-1, nullptr, WNOHANG), -1);  // no child left, not even a zombie
+    EXPECT_EQ(errno, ECHILD);
+}
+
+INSTANTIATE_TEST_SUITE_P(SharedMemory, ProcessPoolClosing, ::testing::Values(std::size_t(16) << 20, std::size_t(0)),
+                         [](const auto& info) { return info.param ? "on" : "off"; });
 
 TEST(ProcessPool, APoolClosedOrDestroyedBeforeItsFirstJobEndsItsWorkers) {
     std::vector<int> pids;

@@ -207,7 +207,9 @@ Task<void> ProcessPool::State::serve(State* s, Worker* w) {
     for (;;) {
         if (s->closed) break;
         if (w->pid < 0) {
-            if (s->closing || s->broken) break;
+            // Closing, a replacement is started only for calls still waiting (a worker died with calls it had
+            // not started): close() lets every call submitted before it finish.
+            if (s->broken || (s->closing && !s->waiting())) break;
             pp::SpawnRequest req;
             State::SpawnWait spawn(&req);
             std::exception_ptr failed;
@@ -218,7 +220,7 @@ Task<void> ProcessPool::State::serve(State* s, Worker* w) {
                 failed = std::current_exception();
             }
             if (spawn.skipped) break;  // cancelled before anything was started
-            if (!failed && s->closing) {  // the pool is closing (or gone) meanwhile: this one is not needed
+            if (!failed && s->closing && !s->waiting()) {  // closing (or gone) meanwhile: not needed
                 pp::discard(req);
                 break;
             }

@@ -398,6 +398,8 @@ struct ProcessPool::State {
         w->slots[slot] = {j, j->id};
         wake(j);
     }
+    /// Calls waiting for a worker: in the queue, or for room in it.
+    bool waiting() const noexcept { return queue.head || room.head; }
     bool queue_has_room() const noexcept { return options.max_queue == 0 || queue.size < options.max_queue; }
     void submit(Job* j) noexcept {
         if (queue.size == 0 && room.size == 0)
@@ -426,6 +428,10 @@ struct ProcessPool::State {
         return false;
     }
     void dispatch() noexcept {
+        if (broken) {  // no worker starts again: a job back in line after the pool broke (its worker found dead
+            fail_waiting(broken);  // while the job was still writing its request) fails as the waiting ones did
+            return;
+        }
         for (;;) {
             for (;;) {
                 if (queue.head) {

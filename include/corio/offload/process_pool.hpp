@@ -170,7 +170,8 @@ public:
     }
 
     /// Lets every job already submitted finish, then stops the workers and reaps them; later submits raise
-    /// ProcessPoolClosedError.
+    /// ProcessPoolClosedError. A worker that dies meanwhile fails the job it was running, and is replaced if
+    /// jobs it had not started are still waiting.
     /// Cancellation: stops waiting (CancelledError); the pool stays closed and the destructor finishes.
     /// Errors: none. Thread safety: the pool's loop thread only.
     ///
