@@ -872,6 +872,52 @@ TEST_P(ProcessPoolClosing, AWorkerThatDiesDuringCloseIsReplacedForTheJobsStillWa
     EXPECT_EQ(errno, ECHILD);
 }
 
+TEST(ProcessPool, AReplacementFoundDeadDuringCloseIsReplacedAgainForTheCallItWasGiven) {
+    // As WorkersFoundDeadWhenTheyAreAdoptedStillBreakThePool, during close(): the first replacement dies before
+    // it is ready (the marker file makes exactly one worker exit) and is already dead when its reader adopts it
+    // and hands it the waiting call. Its reader must start another one for that call, not leave for good
+    // because the queue looks empty while the call is still writing its request.
+    TempDir dir;
+    std::string once = dir.file("die once");
+    ::setenv("CORIO_PP_TEST_WORKER_EXIT_ONCE", once.c_str(), 1);
+    struct Unset {
+        ~Unset() { ::unsetenv("CORIO_PP_TEST_WORKER_EXIT_ONCE"); }
+    } unset;
+    auto body = [&]() -> corio::Task<void> {
+        corio::ProcessPool pool(1);
+        auto first = corio::spawn(pool.submit(announce_and_wait, dir.file("started"), dir.file("never"), 20'000));
+        EXPECT_TRUE(co_await eventually([&] { return file_exists(dir.file("started")); }));
+        auto second = corio::spawn(pool.submit(mark, dir.file("second ran")));
+        co_await corio::sleep(5ms);
+        auto closing = corio::spawn(pool.close());
+        co_await corio::sleep(5ms);
+        touch(once);
+        auto hog = corio::spawn([](std::string marker) -> corio::Task<void> {
+            for (;;) {  // first in each turn: blocks while a child runs, until the one that dies has died
+                {
+                    corio::allow_blocking until_it_is_dead;
+                    for (int i = 0; i < 2000 && !no_child_running(); ++i) ::usleep(1000);
+                    if (!file_exists(marker) && no_child_running()) co_return;
+                }
+                co_await corio::yield();
+            }
+        }(once));
+        int pid = read_pid(dir.file("started"));
+        if (pid <= 0 || ::kill(pid, SIGKILL) != 0) {
+            ADD_FAILURE() << "could not kill the worker " << pid;
+            co_return;
+        }
+        EXPECT_THROW((void)co_await first, corio::WorkerCrashedError);
+        EXPECT_EQ(co_await second, 1);
+        co_await closing;
+        co_await hog;
+        EXPECT_FALSE(file_exists(once));  // a worker did die of it
+        EXPECT_TRUE(file_exists(dir.file("second ran")));
+        EXPECT_EQ(pool.statistics().started, 3u);
+    };
+    corio::run(corio::timeout(10s, body()), {.stall_threshold = std::chrono::milliseconds(0)});
+}
+
 INSTANTIATE_TEST_SUITE_P(SharedMemory, ProcessPoolClosing, ::testing::Values(std::size_t(16) << 20, std::size_t(0)),
                          [](const auto& info) { return info.param ? "on" : "off"; });
 
@@ -1259,5 +1305,8 @@ TEST(ProcessPool, TheDefaultPoolHasAWorkerPerUsableCpu) {
 // initialization (the test process itself has long passed this point when it sets the variable).
 [[maybe_unused]] static const int g_exit_in_static_init = [] {
     if (const char* v = std::getenv("CORIO_PP_TEST_WORKER_EXIT")) ::_exit(std::atoi(v));
+    // ...and of AReplacementFoundDeadDuringCloseIsReplacedAgainForTheCallItWasGiven: only the worker that
+    // removes the marker file.
+    if (const char* once = std::getenv("CORIO_PP_TEST_WORKER_EXIT_ONCE"); once && ::unlink(once) == 0) ::_exit(5);
     return 0;
 }();

@@ -67,6 +67,7 @@ void ProcessPool::State::reap(Worker* w) {
             w->pid, sig, status,
             "corio::ProcessPool: worker process " + std::to_string(w->pid) + " " + how + " while running the job"));
         if (j->phase == Phase::sending) {  // its task decides once its write is over
+            if (!j->lost) ++lost_writes;
             j->lost = true;
             j->lost_started = state == CallState::started;
             j->lost_error = error;

@@ -287,6 +287,7 @@ struct ProcessPool::State {
     std::size_t readers = 0;         // reader tasks spawned and not ended
     std::size_t refs = 1;            // the ProcessPool, each reader task, each submit() or close() Task
     std::size_t active = 0;          // submits in progress
+    std::size_t lost_writes = 0;     // jobs whose worker died while they wrote their request (see reap)
     std::uint64_t next_id = 0;
     int startup_failures = 0;        // workers in a row that died before their hello
     std::exception_ptr broken;       // set after too many of them: every submit fails with it
@@ -393,13 +394,21 @@ struct ProcessPool::State {
         j->phase = Phase::sending;
         j->worker = w;
         j->slot = slot;
-        j->lost = false;
+        take_lost(j);
         j->id = ++next_id;
         w->slots[slot] = {j, j->id};
         wake(j);
     }
-    /// Calls waiting for a worker: in the queue, or for room in it.
-    bool waiting() const noexcept { return queue.head || room.head; }
+    /// Calls waiting for a worker: in the queue, for room in it, or about to come back to it (a lost write
+    /// of a call its dead worker had not started is put back in line when it ends).
+    bool waiting() const noexcept { return queue.head || room.head || lost_writes > 0; }
+    /// Whether the job's write was lost (its worker died meanwhile); clears the mark.
+    bool take_lost(Job* j) noexcept {
+        if (!j->lost) return false;
+        j->lost = false;
+        --lost_writes;
+        return true;
+    }
     bool queue_has_room() const noexcept { return options.max_queue == 0 || queue.size < options.max_queue; }
     void submit(Job* j) noexcept {
         if (queue.size == 0 && room.size == 0)
@@ -428,8 +437,12 @@ struct ProcessPool::State {
         return false;
     }
     void dispatch() noexcept {
-        if (broken) {  // no worker starts again: a job back in line after the pool broke (its worker found dead
-            fail_waiting(broken);  // while the job was still writing its request) fails as the waiting ones did
+        // No worker starts again: a job back in line after the pool broke or was destroyed (its worker found
+        // dead while the job was still writing its request) fails as the waiting ones did.
+        if (broken || closed) {
+            fail_waiting(broken ? broken
+                                : std::make_exception_ptr(ProcessPoolClosedError(
+                                      "corio::ProcessPool was destroyed while this job was waiting or running")));
             return;
         }
         for (;;) {
@@ -462,7 +475,7 @@ struct ProcessPool::State {
     /// A job not started after all: first in line again.
     void requeue(Job* j) noexcept {
         j->worker = nullptr;
-        j->lost = false;
+        take_lost(j);
         j->phase = Phase::queued;
         queue.push_front(j);
         dispatch();
@@ -501,6 +514,7 @@ struct ProcessPool::State {
     }
     /// The job's task leaves (normally or not): it must be in no list and on no worker.
     void forget(Job* j) noexcept {
+        take_lost(j);
         if (j->phase == Phase::room) room.remove(j);
         else if (j->phase == Phase::queued) queue.remove(j);
         if (j->worker && j->worker->slots[j->slot].job == j) j->worker->slots[j->slot].job = nullptr;
@@ -509,8 +523,9 @@ struct ProcessPool::State {
 
     // The job's task has written its request (or failed to).
     void sent(Job* j) noexcept {
+        bool lost = take_lost(j);
         if (j->phase != Phase::sending) return;  // answered already
-        if (!j->lost) {
+        if (!lost) {
             j->phase = Phase::running;
         } else if (!j->lost_started) {
             requeue(j);
@@ -526,6 +541,7 @@ struct ProcessPool::State {
         dispatch();
     }
     void send_failed(Job* j, std::uint64_t gen) noexcept {
+        take_lost(j);
         if (j->phase != Phase::sending) return;
         if (Worker* w = j->worker; w && w->generation == gen && w->slots[j->slot].job == j) {
             w->slots[j->slot].job = nullptr;
@@ -534,6 +550,7 @@ struct ProcessPool::State {
         requeue(j);
     }
     void send_cancelled(Job* j, std::uint64_t gen, std::size_t off, std::size_t size) noexcept {
+        take_lost(j);
         if (j->phase != Phase::sending) return;
         if (Worker* w = j->worker; w && w->generation == gen && w->slots[j->slot].job == j) {
             if (off == 0) {
