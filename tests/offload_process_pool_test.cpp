@@ -59,6 +59,15 @@ corio::Task<bool> eventually(P done) {
     co_return done();
 }
 
+// Polls `done` on the loop (sleeping 1 ms between looks) for at most `bound`: whether it became true. For a
+// call that hangs without a fix, so that the test fails quickly instead of reaching its overall bound.
+template <class P>
+corio::Task<bool> finishes_within(std::chrono::milliseconds bound, P done) {
+    auto until = std::chrono::steady_clock::now() + bound;
+    while (!done() && std::chrono::steady_clock::now() < until) co_await corio::sleep(1ms);
+    co_return done();
+}
+
 int count_fds() {
     int n = 0;
     if (DIR* d = ::opendir("/proc/self/fd")) {
@@ -705,6 +714,61 @@ TEST(ProcessPool, CancellingARunningJobKillsAndReplacesItsWorker) {
     run_bounded(body());
 }
 
+// Says it has started, waits for `release`, then fails with std::runtime_error: its answer travels through
+// the socket only (an exception is never left in the shared memory).
+int announce_wait_and_throw(std::string started, std::string release) {
+    announce_and_wait(std::move(started), std::move(release), 10'000);
+    throw std::runtime_error("failed on purpose");
+}
+
+TEST(ProcessPool, AnAnswerStillInTheSocketWhenAWorkerIsKilledForACancelledCallIsNotLost) {
+    // Three calls held by one worker: `first` and `second` answer, then `third` runs and is cancelled, which
+    // kills the worker. `second`'s answer (an exception: it is in the socket, not in the shared memory) went
+    // out before `third` started, so it must reach its caller. The loop is held up so that the reader has
+    // just read `first`'s answer when the kill comes: the reader must go on reading what the worker wrote
+    // before it died, not go straight to reaping it and report `second` as crashed.
+    TempDir dir;
+    auto body = [&]() -> corio::Task<void> {
+        corio::ProcessPool pool(1);
+        auto first = corio::spawn(pool.submit(announce_and_wait, dir.file("1 started"), dir.file("go 1"), 10'000));
+        auto second = corio::spawn(pool.submit(announce_wait_and_throw, dir.file("2 started"), dir.file("go 2")));
+        auto third = corio::spawn(pool.submit(announce_and_wait, dir.file("3 started"), dir.file("never"), 20'000));
+        EXPECT_TRUE(co_await eventually([&] { return file_exists(dir.file("1 started")); }));
+        auto wait_for = [](const std::string& path) {
+            corio::allow_blocking holding_the_loop;
+            for (int i = 0; i < 5000 && !file_exists(path); ++i) ::usleep(1000);
+        };
+        // `first` answers while the loop is held. This task then yields until a new turn begins: the loop
+        // looked at its I/O at the end of the last one, with this task still in line, so the reader's receive
+        // has completed with that answer alone and the reader runs after this task's next step.
+        touch(dir.file("go 1"));
+        wait_for(dir.file("2 started"));
+        for (auto turn = corio::loop_statistics().turns; corio::loop_statistics().turns == turn;)
+            co_await corio::yield();
+        // That next step: `second` answers and `third` starts (the reader has not run), then `third` is
+        // cancelled and its worker killed.
+        touch(dir.file("go 2"));
+        wait_for(dir.file("3 started"));
+        third.cancel();
+        EXPECT_EQ(co_await first, read_pid(dir.file("1 started")));
+        try {
+            (void)co_await second;
+            ADD_FAILURE() << "no exception";
+        } catch (const corio::WorkerCrashedError& e) {  // before the fix
+            ADD_FAILURE() << "its answer was lost: " << e.what();
+        } catch (const std::runtime_error& e) {
+            EXPECT_STREQ(e.what(), "failed on purpose");
+        }
+        EXPECT_THROW((void)co_await third, corio::CancelledError);
+        EXPECT_NE(co_await pool.submit(worker_pid), read_pid(dir.file("1 started")));  // replaced
+        auto s = pool.statistics();
+        EXPECT_EQ(s.crashed, 0u);
+        EXPECT_EQ(s.completed, 3u);
+        EXPECT_EQ(s.cancelled, 1u);
+    };
+    run_bounded(body());
+}
+
 TEST(ProcessPool, WithoutKillOnCancelARunningJobFinishesAndItsResultIsDropped) {
     TempDir dir;
     auto body = [&]() -> corio::Task<void> {
@@ -762,6 +826,41 @@ TEST(ProcessPool, CancellingAJobWhoseRequestIsHalfSentRetiresItsWorkerAfterTheCa
         EXPECT_NE(co_await pool.submit(worker_pid), pid);  // ...then the worker is replaced
         EXPECT_EQ(pool.statistics().crashed, 0u);
         EXPECT_EQ(pool.statistics().started, 2u);
+    };
+    run_bounded(body());
+}
+
+TEST(ProcessPool, ACallWaitingToWriteBehindAHalfSentRequestGoesToAnotherWorkerInstead) {
+    // As above, with a small call given to the same worker while the large request is being written: it waits
+    // for its turn to write. When the large one is cut short, the worker is draining (its stream holds half a
+    // request, it will never read a whole one again): the small call must not be written after that half, where
+    // the worker never reads it (it would wait for its answer for ever, and so would close()), but go back in
+    // line for the worker that replaces this one.
+    TempDir dir;
+    auto body = [&]() -> corio::Task<void> {
+        corio::ProcessPool pool(1);
+        auto first = corio::spawn(pool.submit(announce_and_wait, dir.file("started"), dir.file("go"), 10'000));
+        EXPECT_TRUE(co_await eventually([&] { return file_exists(dir.file("started")); }));
+        int pid = read_pid(dir.file("started"));
+        auto big = corio::spawn(pool.submit(length_and_sum, std::string(8 << 20, 'x')));
+        co_await corio::sleep(20ms);  // the socket is full: the large request is half written
+        auto behind = corio::spawn(pool.submit(add, 2, 3));
+        co_await corio::sleep(5ms);  // given to the worker (not queued): waiting for its turn to write
+        EXPECT_EQ(pool.statistics().queued, 0u);
+        big.cancel();
+        EXPECT_THROW((void)co_await big, corio::CancelledError);
+        touch(dir.file("go"));
+        EXPECT_EQ(co_await first, pid);
+        if (!co_await finishes_within(3s, [&] { return behind.done(); })) {  // hung before the fix
+            ADD_FAILURE() << "the call behind the half-sent request never got its answer";
+            behind.cancel();
+            co_return;
+        }
+        EXPECT_EQ(co_await behind, 5);
+        EXPECT_NE(co_await pool.submit(worker_pid), pid);  // on the replacement
+        EXPECT_EQ(pool.statistics().crashed, 0u);
+        EXPECT_EQ(pool.statistics().started, 2u);
+        co_await pool.close();
     };
     run_bounded(body());
 }

@@ -164,7 +164,7 @@ Task<void> ProcessPool::run_call(State* s, const detail::CallSpec& call) {
             throw;
         }
         std::size_t off = 0;
-        bool failed = false, cancelled = false, writing = false;
+        bool failed = false, cancelled = false, writing = false, refused = false;
         bool big = frame.size() > State::k_atomic_write;
         try {
             co_await State::WriteTurn(s, w, big);  // frames never interleave on the socket
@@ -172,6 +172,10 @@ Task<void> ProcessPool::run_call(State* s, const detail::CallSpec& call) {
             while (off < frame.size()) {
                 if (w->generation != gen || w->fd < 0) {
                     failed = true;
+                    break;
+                }
+                if (off == 0 && w->draining) {  // half a request is in its socket: it would never read this one
+                    refused = true;
                     break;
                 }
                 off += co_await corio::send(w->fd, frame.data() + off, frame.size() - off);
@@ -188,6 +192,7 @@ Task<void> ProcessPool::run_call(State* s, const detail::CallSpec& call) {
         }
         if (frame.capacity() > (std::size_t{1} << 20)) std::string().swap(frame);
         if (failed) s->send_failed(&job, gen);
+        else if (refused) s->send_refused(&job);
         else s->sent(&job);
     }
     if (job.cancelled) throw CancelledError();

@@ -92,7 +92,7 @@ void ProcessPool::State::reap(Worker* w) {
     int pid = w->pid;
     close_fds(w);
     w->pid = -1;
-    w->ready = w->dead = w->killed = w->draining = false;
+    w->ready = w->dead = w->eof = w->killed = w->draining = false;
     w->in_start = w->in_end = 0;
     if (!failed_to_start) {
         startup_failures = 0;
@@ -188,6 +188,7 @@ void ProcessPool::State::parse(Worker* w) {
         std::memcpy(&n, at, 4);
         if (n < pp::k_header - 4) {  // not our protocol: nothing more from this worker can be trusted
             kill(w);
+            w->eof = true;  // what follows is not read
             w->in_start = w->in_end = 0;
             return;
         }
@@ -221,7 +222,7 @@ Task<void> ProcessPool::State::serve(State* s, Worker* w) {
                 failed = std::current_exception();
             }
             if (spawn.skipped) break;  // cancelled before anything was started
-            if (!failed && s->closing && !s->waiting()) {  // closing (or gone) meanwhile: not needed
+            if (!failed && (s->closed || (s->closing && !s->waiting()))) {  // gone or closing meanwhile: unneeded
                 pp::discard(req);
                 break;
             }
@@ -241,7 +242,10 @@ Task<void> ProcessPool::State::serve(State* s, Worker* w) {
             continue;
         }
         bool cancelled = false;
-        if (w->dead) {
+        // A worker marked dead while its stream is still open (killed by us, a failed write) may have written
+        // answers before it died: they are read to the end of the stream before it is reaped, or calls that
+        // it finished would be reported as crashed.
+        if (w->eof) {
             try {
                 co_await corio::poll(w->pidfd, POLLIN);  // readable once it can be reaped
             } catch (const CancelledError&) {
@@ -265,7 +269,7 @@ Task<void> ProcessPool::State::serve(State* s, Worker* w) {
         }
         if (cancelled) break;
         if (eof) {
-            w->dead = true;
+            w->dead = w->eof = true;
             continue;
         }
         w->in_end += n;

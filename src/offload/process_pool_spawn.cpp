@@ -202,7 +202,7 @@ void ProcessPool::State::adopt(Worker* w, pp::SpawnRequest& r) {
     w->pid = std::exchange(r.pid, -1);
     w->pidfd = std::exchange(r.pidfd, -1);
     w->fd = std::exchange(r.fd, -1);
-    w->ready = w->dead = w->killed = w->draining = false;
+    w->ready = w->dead = w->eof = w->killed = w->draining = false;
     for (Slot& s : w->slots) s = {};
     w->in_start = w->in_end = 0;
     ++w->generation;

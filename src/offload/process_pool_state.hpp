@@ -146,7 +146,8 @@ struct ProcessPool::State {
         int fd = -1;
         std::uint64_t generation = 0;  // counts the processes this slot has had
         bool ready = false;            // its hello arrived: it has started serving
-        bool dead = false;             // end of stream (or a failed write): no more calls; the reader reaps it
+        bool dead = false;             // end of stream (or a failed write, or killed): no more calls
+        bool eof = false;              // its reader has read all it wrote (or stopped trusting it): reaped next
         bool killed = false;           // by us (cancellation, destruction)
         bool serving = false;          // a reader task was spawned for it and has not ended
         bool draining = false;         // a request was cut short: killed once the calls before it are answered
@@ -535,7 +536,7 @@ struct ProcessPool::State {
         }
     }
     void write_failed(Job* j) noexcept {  // its arguments did not serialize: the worker got nothing
-        if (Worker* w = j->worker; w && w->slots[j->slot].job == j) w->slots[j->slot] = {};
+        if (Worker* w = j->worker; w && w->slots[j->slot].job == j) free_slot(w, j->slot);
         j->phase = Phase::done;
         j->worker = nullptr;
         dispatch();
@@ -549,17 +550,31 @@ struct ProcessPool::State {
         }
         requeue(j);
     }
+    /// Frees the slot of a call the worker will not answer (it never got it whole); a draining worker is killed
+    /// once it owes no answer. Calls given to it before it began draining and not yet written never reach it
+    /// (send_refused): each one frees its slot here, so the last one to go kills it.
+    void free_slot(Worker* w, int slot) noexcept {
+        w->slots[slot] = {};
+        if (w->draining && w->owed() == 0) kill(w);
+    }
+    /// Its worker was draining when the job's turn to write came (a request before it was cut short): nothing
+    /// went out, the job goes back in line; the worker is killed if it owes no more answers.
+    void send_refused(Job* j) noexcept {
+        take_lost(j);
+        if (j->phase != Phase::sending) return;
+        if (Worker* w = j->worker; w && w->slots[j->slot].job == j) free_slot(w, j->slot);
+        requeue(j);
+    }
     void send_cancelled(Job* j, std::uint64_t gen, std::size_t off, std::size_t size) noexcept {
         take_lost(j);
         if (j->phase != Phase::sending) return;
         if (Worker* w = j->worker; w && w->generation == gen && w->slots[j->slot].job == j) {
             if (off == 0) {
-                w->slots[j->slot] = {};  // nothing went out
+                free_slot(w, j->slot);  // nothing went out
                 dispatch();
             } else if (off < size) {  // half a request is in its socket: the worker will never read a whole one
-                w->slots[j->slot] = {};
                 w->draining = true;  // no more calls; killed once it has answered the ones before this
-                if (w->owed() == 0) kill(w);
+                free_slot(w, j->slot);
             } else {
                 abandon(w, j);
             }
