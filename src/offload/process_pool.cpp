@@ -206,7 +206,9 @@ Task<void> ProcessPool::close_state(Handle pool) {
     s->attach();  // the reader tasks reap the workers
     while (s->active > 0) co_await State::Watch(s);
     for (auto& w : s->workers)
-        if (w->fd >= 0 && !w->dead) ::shutdown(w->fd, SHUT_WR);  // a worker exits at the end of its stream
+        // A worker exits at the end of its stream: also one marked dead but perhaps alive (a write to it
+        // failed with an error other than EPIPE), else its reader would wait for its end for ever.
+        if (w->fd >= 0) ::shutdown(w->fd, SHUT_WR);
     while (s->readers > 0) co_await State::Watch(s);
     s->closed = true;
 }
