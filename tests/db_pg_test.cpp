@@ -380,6 +380,30 @@ TEST_F(DbPg, ListenNotifyQueuedBeforeTheWait) {
     }());
 }
 
+// A connection given back while a notification is queued on it (received, never read) is cleaned with
+// "UNLISTEN *"; its next user must not be handed that notification, which belongs to a channel it never
+// listened to. (The driver kept it queued across the reuse: the next user's next_notification() returned it.)
+TEST_F(DbPg, ANotificationQueuedWhenItsConnectionWentBackIsNotHandedToItsNextUser) {
+    run_bounded([&]() -> Task<void> {
+        auto db = co_await db::connect(url(), {.min_size = 1, .max_size = 1});
+        {
+            auto conn = co_await db.acquire();
+            co_await conn.listen("first owner");
+            co_await conn.execute("select pg_notify($1, $2)", "first owner", "stale");  // to itself
+            co_await corio::sleep(50ms);
+        }  // given back without reading it
+        auto conn = co_await db.acquire();
+        EXPECT_EQ(db.statistics().opened, 1u);  // the same connection
+        co_await conn.listen("second owner");
+        co_await conn.execute("select pg_notify($1, $2)", "second owner", "fresh");
+        auto n = co_await corio::timeout(5s, conn.next_notification());
+        EXPECT_EQ(n.channel, "second owner");
+        EXPECT_EQ(n.payload, "fresh");
+        conn.release();
+        co_await db.close();
+    }());
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // COPY
 

@@ -944,6 +944,70 @@ TEST(DbSqlite, IdleConnectionsCloseWhenThePoolIsNotUsed) {
     }());
 }
 
+// A task waiting for a connection is cancelled; before it runs again, the connection it waits for is
+// discarded (expired: max_lifetime), which grants the waiter the freed place (`open` counts it again), and
+// then the pool is closed. The cancelled waiter gives the place back: close() must see the pool drained
+// (it waited for ever: the waiter's cancellation path lowered `open` to 0 without setting `drained`).
+TEST(DbSqlite, ClosingWhileACancelledWaiterHoldsAGrantedPlaceDoesNotHang) {
+    TempDir dir;
+    run_bounded([&]() -> Task<void> {
+        auto db = co_await db::connect(dir.url(), {.min_size = 0, .max_size = 1, .acquire_timeout = 10s,
+                                                   .max_lifetime = 60ms});
+        auto held = co_await db.acquire();
+        auto waiter = corio::spawn(db.acquire());
+        co_await corio::sleep(100ms);  // the waiter is in line, and the held connection has expired
+        EXPECT_EQ(db.statistics().waiting, 1u);
+        waiter.cancel();  // its wait ends with CancelledError, but the task has not run yet
+        held.release();   // expired: closed, and its place granted to the head waiter (the cancelled one)
+        bool closed = true;
+        try {
+            co_await corio::timeout(3s, db.close());
+        } catch (const corio::TimeoutError&) {
+            closed = false;
+        }
+        EXPECT_TRUE(closed) << "close() still waits for a place the cancelled waiter gave back";
+        auto err = co_await error_of<corio::CancelledError>(joined(std::move(waiter)));
+        EXPECT_NE(err, "<no error>");
+        EXPECT_EQ(db.statistics().size, 0u);
+    }());
+}
+
+// A savepoint outlives the transaction that owned the connection (declared after it, it is destroyed first
+// at the end of a scope, but after the parent's commit gave the connection back). Given back expired
+// (max_lifetime), the connection is closed and its slot freed: the savepoint must not look at it again.
+// (It did: active() and the destructor read the freed slot — a heap-use-after-free under AddressSanitizer;
+// in a plain build, when the next connection's slot is allocated at the same address, the stale savepoint
+// took the new owner's savepoint for its own and rolled it back from under it.)
+TEST(DbSqlite, ASavepointOutlivingItsParentsConnectionDoesNotTouchItsFreedSlot) {
+    TempDir dir;
+    run_bounded([&]() -> Task<void> {
+        auto db = co_await db::connect(dir.url(), {.min_size = 0, .max_size = 1, .max_lifetime = 100ms});
+        co_await db.execute("create table sp(v integer)");
+        std::optional<db::Transaction> stale;
+        {
+            auto tx = co_await db.begin();
+            stale = co_await tx.begin();  // left open: it ends with its parent
+            co_await stale->execute("insert into sp values (1)");
+            co_await corio::sleep(150ms);  // the connection expires
+            co_await tx.commit();          // given back, expired: closed
+            EXPECT_EQ(db.statistics().closed, 1u);
+        }
+        EXPECT_FALSE(stale->active());  // read the freed slot
+        // A new connection (its slot may reuse the freed one's memory), in a transaction with a savepoint.
+        auto tx2 = co_await db.begin();
+        auto sp2 = co_await tx2.begin();
+        co_await sp2.execute("insert into sp values (2)");
+        EXPECT_FALSE(stale->active());
+        stale.reset();  // the stale savepoint's destructor must leave the new one alone
+        EXPECT_TRUE(sp2.active());
+        co_await sp2.commit();
+        co_await tx2.commit();
+        EXPECT_EQ((co_await db.query_one("select count(*) from sp")).get<int>(0), 2);
+        EXPECT_EQ(db.statistics().closed, 1u);
+        co_await db.close();
+    }());
+}
+
 TEST(DbSqlite, HandlesCopyAndEmptyHandlesFail) {
     TempDir dir;
     run_bounded([&]() -> Task<void> {

@@ -116,6 +116,9 @@ public:
     /// The next notification on a channel this session listens to, waiting for one. Cancellation:
     /// CancelledError, nothing lost. Errors: db::ConnectionError.
     virtual Task<Notification> next_notification();
+    /// Drops the notifications received and not yet read (the pool, after "UNLISTEN *" on a connection
+    /// given back: they belong to its previous user). Default: nothing queued.
+    virtual void discard_notifications() noexcept {}
 
     /// Starts COPY ... FROM STDIN / TO STDOUT. Default: db::FeatureNotSupported (SQLite has no COPY).
     /// Errors: the server's (no such table, not a COPY of that direction).

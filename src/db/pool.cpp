@@ -94,8 +94,12 @@ void PoolState::grant_waiters() noexcept {
 
 void PoolState::destroy(Slot* s) noexcept {
     delete s;
-    --open;
     ++stats.closed;
+    unopened();
+}
+
+void PoolState::unopened() noexcept {
+    --open;
     if (closed) {
         if (open == 0) drained.set();
         return;
@@ -213,10 +217,7 @@ Task<Slot*> PoolState::acquire(std::shared_ptr<PoolState> self, bool shared) {
             if (error) {  // cancelled: give back what the pool handed over meanwhile
                 if (w.handed && w.handed->shared > 0) self->unshare(w.handed);  // a place on a shared one
                 else if (w.handed) self->release(w.handed);
-                if (w.granted) {
-                    --self->open;
-                    self->grant_waiters();
-                }
+                if (w.granted) self->unopened();  // also when close() waits for it meanwhile
                 std::rethrow_exception(error);
             }
             if (w.pool_closed) continue;  // raises "closed"
@@ -237,9 +238,7 @@ Task<Slot*> PoolState::acquire(std::shared_ptr<PoolState> self, bool shared) {
             try {
                 s = co_await self->open_one();
             } catch (...) {
-                --self->open;
-                if (self->closed && self->open == 0) self->drained.set();
-                self->grant_waiters();
+                self->unopened();
                 throw;
             }
             if (self->closed) {
@@ -339,6 +338,8 @@ Task<void> flush_pending(Slot* s) {
             if (sql == "ROLLBACK" && !s->conn->in_transaction()) continue;
             try {
                 co_await s->conn->control(sql);
+                // What arrived before the UNLISTEN took effect is queued in the driver: not for the next user.
+                if (sql == "UNLISTEN *") s->conn->discard_notifications();
             } catch (const CancelledError&) {
                 throw;
             } catch (const std::exception& e) {
@@ -634,10 +635,10 @@ Task<Transaction> Connection::begin() {
 Transaction::Transaction() noexcept = default;
 Transaction::Transaction(std::shared_ptr<impl::PoolState> pool, impl::Slot* slot, std::size_t level,
                          std::uint64_t serial) noexcept
-    : m_pool(std::move(pool)), m_slot(slot), m_level(level), m_serial(serial) {}
+    : m_pool(std::move(pool)), m_slot(slot), m_alive(slot->alive), m_level(level), m_serial(serial) {}
 Transaction::Transaction(Transaction&& o) noexcept
     : m_owned(std::move(o.m_owned)), m_pool(std::move(o.m_pool)), m_slot(std::exchange(o.m_slot, nullptr)),
-      m_level(o.m_level), m_serial(o.m_serial) {
+      m_alive(std::move(o.m_alive)), m_level(o.m_level), m_serial(o.m_serial) {
     o.m_owned.reset();
 }
 Transaction& Transaction::operator=(Transaction&& o) noexcept {
@@ -647,6 +648,7 @@ Transaction& Transaction::operator=(Transaction&& o) noexcept {
         o.m_owned.reset();
         m_pool = std::move(o.m_pool);
         m_slot = std::exchange(o.m_slot, nullptr);
+        m_alive = std::move(o.m_alive);
         m_level = o.m_level;
         m_serial = o.m_serial;
     }
@@ -655,7 +657,9 @@ Transaction& Transaction::operator=(Transaction&& o) noexcept {
 Transaction::~Transaction() { abandon(); }
 
 bool Transaction::active() const noexcept {
-    return m_slot && m_slot->tx.size() >= m_level && m_slot->tx[m_level - 1] == m_serial;
+    // A freed slot is not looked at (its memory may be another connection's slot by now); a slot that went
+    // back to the pool and to someone else has other serials.
+    return m_slot && !m_alive.expired() && m_slot->tx.size() >= m_level && m_slot->tx[m_level - 1] == m_serial;
 }
 
 void Transaction::abandon() noexcept {
@@ -673,6 +677,7 @@ void Transaction::abandon() noexcept {
         }
     }
     m_slot = nullptr;
+    m_alive.reset();
     m_owned.reset();  // gives the connection back (the pool runs the pending rollback first)
     m_pool.reset();
 }

@@ -39,6 +39,10 @@ struct Slot {
     /// Pipelining (PoolOptions::pipeline): the pool's statements running on it while it is shared; > 0
     /// exactly while it is in PoolState::sharing.
     std::size_t shared = 0;
+    /// Expires when the slot is freed: a Transaction can outlive the connection it ran on (a savepoint
+    /// destroyed after its parent gave the connection back), and must then never look at the slot again —
+    /// its memory may already hold another connection's slot.
+    std::shared_ptr<char> alive = std::make_shared<char>();
 };
 
 /// A task waiting in acquire: handed a connection, or granted the right to open one.
@@ -78,6 +82,9 @@ struct PoolState : std::enable_shared_from_this<PoolState> {
     void release(Slot* s) noexcept;
     /// Closes a connection and frees its place (a waiter may open one instead).
     void destroy(Slot* s) noexcept;
+    /// A place counted in `open` (granted, or taken to open a connection) is given back unused: a waiter may
+    /// open one instead, or close() sees the pool drained.
+    void unopened() noexcept;
     /// Closes idle connections past max_idle or max_lifetime, keeping min_size open.
     void sweep() noexcept;
     /// Starts the reaper task (when max_idle or max_lifetime is set).

@@ -78,6 +78,7 @@ private:
     std::optional<Connection> m_owned;  // the connection, when this transaction took it from the pool
     std::shared_ptr<impl::PoolState> m_pool;
     impl::Slot* m_slot = nullptr;
+    std::weak_ptr<void> m_alive;  // expired once m_slot is freed (the pool closed its connection)
     std::size_t m_level = 0;
     std::uint64_t m_serial = 0;
 };

@@ -221,6 +221,8 @@ public:
     [[nodiscard]] Task<Notification> next_notification();
     /// A queued notification, without waiting.
     [[nodiscard]] std::optional<Notification> try_next_notification();
+    /// Drops the queued notifications (a session handed to someone else after UNLISTEN *).
+    void discard_notifications() noexcept { m_notes.clear(); }
 
     /// Starts COPY ... FROM STDIN. Waits for the queries in flight. Errors: the server's (bad table...).
     [[nodiscard]] Task<PgCopyIn> copy_in(std::string_view sql);

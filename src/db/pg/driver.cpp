@@ -522,6 +522,7 @@ public:
         pg::Notification n = co_await m_conn->next_notification();
         co_return Notification{std::move(n.channel), std::move(n.payload), n.backend_pid};
     }
+    void discard_notifications() noexcept override { m_conn->discard_notifications(); }
 
     Task<std::unique_ptr<CopyIn>> copy_in(std::string sql) override {
         pg::PgCopyIn c = co_await m_conn->copy_in(sql);
