@@ -878,6 +878,21 @@ TEST_F(HttpNginx, Proxies) {
         EXPECT_EQ(tunnels, 1);
         tunnelled.close_idle();
         co_await proxy.stop();
+        // A proxy that sends an interim answer (1xx) with its real one in the same segment: both are read from
+        // the bytes in hand (the client read again first and waited for bytes the proxy never sends).
+        Scripted chatty([&](net::TcpStream& s, int) -> Task<void> {
+            (void)co_await read_request(s);
+            auto upstream = co_await net::TcpStream::connect(net::SocketAddress::ip("127.0.0.1", n.tls_port()));
+            co_await s.write_all("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 Connection Established\r\n\r\n");
+            co_await gather(pump(s, upstream), pump(upstream, s));
+        });
+        chatty.start();
+        o.proxy = chatty.url("");
+        o.timeout.connect = 3s;  // a hang fails here, well within the test's bound
+        http::Client via_chatty(o);
+        EXPECT_EQ((co_await via_chatty.get(url)).status(), 200);
+        via_chatty.close_idle();
+        co_await chatty.stop();
     }());
 }
 

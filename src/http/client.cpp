@@ -557,13 +557,14 @@ Task<void> proxy_connect(net::TcpStream& tcp, const Origin& o, const ParserLimit
     ResponseParser parser(limits);
     std::string buf;
     std::string chunk(4096, '\0');
-    for (;;) {
+    for (;;) {  // every event of the bytes in hand before reading more: a 1xx may come with the answer
+        Step st = parser.feed(buf);
+        buf.erase(0, st.consumed);
+        if (st.event == Event::head && !parser.interim()) break;
+        if (st.event != Event::need_data) continue;
         std::size_t n = co_await tcp.read(chunk.data(), chunk.size());
         if (n == 0) throw net::NetError("the proxy " + peer.authority() + " closed the connection during CONNECT");
         buf.append(chunk.data(), n);
-        Step st = parser.feed(buf);
-        if (st.event == Event::head && !parser.interim()) break;
-        if (st.event != Event::need_data) buf.erase(0, st.consumed);
     }
     if (parser.status() < 200 || parser.status() >= 300)
         throw net::NetError("the proxy " + peer.authority() + " refused CONNECT " + hostport + ": " +
