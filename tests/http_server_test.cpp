@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 using namespace std::chrono_literals;
@@ -494,6 +495,32 @@ TEST(HttpServer, RejectsConnectionsBeyondMaxConnections) {
         EXPECT_TRUE(co_await b.closed());
         EXPECT_EQ(server.statistics().connections_rejected, 1u);
         EXPECT_EQ((co_await a.ask(get("/hello"))).status, 200);
+    });
+}
+
+TEST(HttpServer, MaxConnectionsHoldsForConnectionsAcceptedInOneBurst) {
+    // Three clients connect while the server's loop is held: its accept loop then takes them in one go (under
+    // epoll every accept completes at once). A connection counts from its accept, not from when its task first
+    // runs, so the second and third are refused (they were all counted as open before the fix: 3 > 1).
+    with_server({.max_connections = 1}, [](http::Server& server) -> Task<void> {
+        int fds[3];
+        {
+            corio::allow_blocking setting_up;
+            for (int& fd : fds) {
+                fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                sockaddr_in a{};
+                a.sin_family = AF_INET;
+                a.sin_port = htons(server.port());
+                a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+                EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+            }
+        }
+        for (int i = 0; i < 200 && server.statistics().connections_rejected < 2; ++i) co_await corio::sleep(1ms);
+        auto st = server.statistics();
+        EXPECT_EQ(st.connections_rejected, 2u);
+        EXPECT_EQ(st.connections_open, 1u);
+        corio::allow_blocking tearing_down;
+        for (int fd : fds) ::close(fd);
     });
 }
 

@@ -413,8 +413,10 @@ public:
 
     Task<void> run();
 
+    /// Cancels its task; one that has not run yet ends as soon as it does (counted since its accept).
     void cancel() noexcept {
         if (m_node) detail::cancel_node(m_node);
+        else m_cancel_early = true;
     }
     [[nodiscard]] bool idle() const noexcept { return m_phase == Phase::idle || m_phase == Phase::handshake; }
     [[nodiscard]] Connection* next() const noexcept { return m_later; }
@@ -561,6 +563,7 @@ private:
     int m_error_status = 0;
 
     detail::TaskNode* m_node = nullptr;
+    bool m_cancel_early = false;  // cancelled before its task first ran
     Phase m_phase = Phase::idle;
     bool m_timed_out = false;
     Clock::time_point m_deadline = Clock::time_point::max();
@@ -789,6 +792,7 @@ const Endpoint* Connection::route(Response& refusal) {
 
 Task<void> Connection::run() {
     m_node = co_await CurrentNode{};
+    if (m_cancel_early) co_return;  // shut down before it was served: closed unread
     const ServerOptions& o = m_impl.opts;
     bool cancelled = false;
     try {
@@ -1000,10 +1004,14 @@ Task<void> Connection::run() {
     }
 }
 
-Task<void> connection_task(std::shared_ptr<Server::Impl> self, net::TcpStream tcp) {
-    Connection c(*self, std::move(tcp));
-    co_await c.run();
-}
+// The connection is made (and counted: max_connections, shutdown's wait) at its accept, before its task
+// first runs: the accept loop may take a burst of connections before any of their tasks runs.
+struct Accepted {
+    std::shared_ptr<Server::Impl> self;  // members go in reverse order: the connection before the state it uses
+    std::unique_ptr<Connection> c;
+};
+
+Task<void> connection_task(Accepted a) { co_await a.c->run(); }
 
 Task<void> wait_all_closed(std::shared_ptr<Server::Impl> self) {
     while (self->stats.connections_open > 0) co_await self->all_closed.wait();
@@ -1054,7 +1062,7 @@ Task<void> serve_loop(std::shared_ptr<Server::Impl> self) {
                 ++self->stats.connections_rejected;
                 continue;  // closed at once
             }
-            spawn(connection_task(self, std::move(tcp))).detach();
+            spawn(connection_task({self, std::make_unique<Connection>(*self, std::move(tcp))})).detach();
         }
         co_await self->shutdown_done.wait();
     } catch (const CancelledError&) {
