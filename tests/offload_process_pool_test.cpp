@@ -630,6 +630,21 @@ bool no_child_running() {
     return true;
 }
 
+/// Holds the loop while a child process of this one is still running, first in each of its turns (the
+/// spawner's answers are adopted after it), until `done()`: every worker the pool starts meanwhile is dead by
+/// the time its reader adopts it, the order epoll's immediate completions allow.
+template <class P>
+corio::Task<void> hold_loop_while_children_run(P done) {
+    for (;;) {
+        {
+            corio::allow_blocking until_it_is_dead;
+            for (int i = 0; i < 2000 && !no_child_running(); ++i) ::usleep(1000);
+            if (done()) co_return;
+        }
+        co_await corio::yield();
+    }
+}
+
 TEST(ProcessPool, WorkersFoundDeadWhenTheyAreAdoptedStillBreakThePool) {
     // As above, with the loop held up while a worker runs, so that each replacement is dead (end of stream,
     // pidfd readable) by the time its reader adopts it: the reader hands it the job and, under epoll, reaps
@@ -641,15 +656,7 @@ TEST(ProcessPool, WorkersFoundDeadWhenTheyAreAdoptedStillBreakThePool) {
     } unset;
     auto body = []() -> corio::Task<void> {
         corio::ProcessPool pool(1);
-        auto hog = corio::spawn([]() -> corio::Task<void> {
-            for (;;) {  // first in each turn: what the spawner handed back meanwhile is adopted after this
-                {
-                    corio::allow_blocking until_it_is_dead;
-                    for (int i = 0; i < 2000 && !no_child_running(); ++i) ::usleep(1000);
-                }
-                co_await corio::yield();
-            }
-        }());
+        auto hog = corio::spawn(hold_loop_while_children_run([] { return false; }));
         try {
             co_await pool.submit(add, 1, 1);
             ADD_FAILURE() << "no exception";
@@ -991,16 +998,9 @@ TEST(ProcessPool, AReplacementFoundDeadDuringCloseIsReplacedAgainForTheCallItWas
         auto closing = corio::spawn(pool.close());
         co_await corio::sleep(5ms);
         touch(once);
-        auto hog = corio::spawn([](std::string marker) -> corio::Task<void> {
-            for (;;) {  // first in each turn: blocks while a child runs, until the one that dies has died
-                {
-                    corio::allow_blocking until_it_is_dead;
-                    for (int i = 0; i < 2000 && !no_child_running(); ++i) ::usleep(1000);
-                    if (!file_exists(marker) && no_child_running()) co_return;
-                }
-                co_await corio::yield();
-            }
-        }(once));
+        // Until the worker that dies of the marker has died.
+        auto hog =
+            corio::spawn(hold_loop_while_children_run([once] { return !file_exists(once) && no_child_running(); }));
         int pid = read_pid(dir.file("started"));
         if (pid <= 0 || ::kill(pid, SIGKILL) != 0) {
             ADD_FAILURE() << "could not kill the worker " << pid;

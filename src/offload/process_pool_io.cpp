@@ -298,8 +298,7 @@ void ProcessPool::State::attach() {
 void ProcessPool::State::shut_down(State* s) {
     if (!s) return;
     s->closing = s->closed = true;
-    auto gone = std::make_exception_ptr(
-        ProcessPoolClosedError("corio::ProcessPool was destroyed while this job was waiting or running"));
+    auto gone = destroyed_error();
     s->fail_waiting(gone);
     allow_blocking internal;  // the workers are killed, then reaped here: a fallback, close() is the graceful way
     for (auto& w : s->workers) {

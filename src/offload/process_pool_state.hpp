@@ -441,9 +441,7 @@ struct ProcessPool::State {
         // No worker starts again: a job back in line after the pool broke or was destroyed (its worker found
         // dead while the job was still writing its request) fails as the waiting ones did.
         if (broken || closed) {
-            fail_waiting(broken ? broken
-                                : std::make_exception_ptr(ProcessPoolClosedError(
-                                      "corio::ProcessPool was destroyed while this job was waiting or running")));
+            fail_waiting(broken ? broken : destroyed_error());
             return;
         }
         for (;;) {
@@ -598,6 +596,11 @@ struct ProcessPool::State {
     /// Drops a reference (see `refs`); the last one frees the state.
     static void unref(State* s) noexcept {
         if (--s->refs == 0) delete s;
+    }
+
+    static std::exception_ptr destroyed_error() {
+        return std::make_exception_ptr(
+            ProcessPoolClosedError("corio::ProcessPool was destroyed while this job was waiting or running"));
     }
 
     void check_open() const {
