@@ -164,7 +164,7 @@ Task<void> ProcessPool::run_call(State* s, const detail::CallSpec& call) {
             throw;
         }
         std::size_t off = 0;
-        bool failed = false, cancelled = false, writing = false, refused = false;
+        bool failed = false, cancelled = false, writing = false, refused = false, alive = false;
         bool big = frame.size() > State::k_atomic_write;
         try {
             co_await State::WriteTurn(s, w, big);  // frames never interleave on the socket
@@ -182,8 +182,9 @@ Task<void> ProcessPool::run_call(State* s, const detail::CallSpec& call) {
             }
         } catch (const CancelledError&) {
             cancelled = true;
-        } catch (const IoError&) {  // EPIPE: it died before it read the request
+        } catch (const IoError& e) {  // EPIPE: it died before it read the request
             failed = true;
+            alive = e.code() != EPIPE && e.code() != ECONNRESET;
         }
         if (writing) s->end_write(w, big);
         if (cancelled) {
@@ -191,7 +192,7 @@ Task<void> ProcessPool::run_call(State* s, const detail::CallSpec& call) {
             throw CancelledError();
         }
         if (frame.capacity() > (std::size_t{1} << 20)) std::string().swap(frame);
-        if (failed) s->send_failed(&job, gen);
+        if (failed) s->send_failed(&job, gen, alive);
         else if (refused) s->send_refused(&job);
         else s->sent(&job);
     }
@@ -206,8 +207,8 @@ Task<void> ProcessPool::close_state(Handle pool) {
     s->attach();  // the reader tasks reap the workers
     while (s->active > 0) co_await State::Watch(s);
     for (auto& w : s->workers)
-        // A worker exits at the end of its stream: also one marked dead but perhaps alive (a write to it
-        // failed with an error other than EPIPE), else its reader would wait for its end for ever.
+        // A worker exits at the end of its stream: also one marked dead that might still be alive (a defence:
+        // those the pool gives up on are killed), else its reader would wait for its end for ever.
         if (w->fd >= 0) ::shutdown(w->fd, SHUT_WR);
     while (s->readers > 0) co_await State::Watch(s);
     s->closed = true;

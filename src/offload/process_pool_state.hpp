@@ -539,12 +539,22 @@ struct ProcessPool::State {
         j->worker = nullptr;
         dispatch();
     }
-    void send_failed(Job* j, std::uint64_t gen) noexcept {
+    /// Writing the job's request failed: `maybe_alive` unless the error said the worker has gone (EPIPE,
+    /// ECONNRESET).
+    void send_failed(Job* j, std::uint64_t gen, bool maybe_alive) noexcept {
         take_lost(j);
         if (j->phase != Phase::sending) return;
         if (Worker* w = j->worker; w && w->generation == gen && w->slots[j->slot].job == j) {
-            w->slots[j->slot].job = nullptr;
-            w->dead = true;  // its reader will see the end of the stream and reap it
+            if (maybe_alive) {
+                // It may be alive with half a request in its socket, waiting for the rest: no more calls, and
+                // it is killed once it has answered the calls before this one, so that its reader does not
+                // wait for an end of stream that never comes.
+                w->draining = true;
+                free_slot(w, j->slot);
+            } else {
+                w->slots[j->slot].job = nullptr;
+                w->dead = true;  // it died: its reader will see the end of the stream and reap it
+            }
         }
         requeue(j);
     }
