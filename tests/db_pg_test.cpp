@@ -13,6 +13,11 @@
 
 #include <cmath>
 #include <limits>
+#include <atomic>
+#include <map>
+#include <thread>
+
+#include <signal.h>
 
 using namespace std::chrono_literals;
 using namespace corio;
@@ -404,6 +409,38 @@ TEST_F(DbPg, ANotificationQueuedWhenItsConnectionWentBackIsNotHandedToItsNextUse
     }());
 }
 
+// LISTEN run as SQL (not through Connection::listen) is undone too when its connection goes back: the next user
+// gets no notification of a channel it never listened to. (The pool knew only of listen(): the session kept
+// listening, and the next user's next_notification() returned the other channels' notifications.)
+TEST_F(DbPg, ListenRunAsSqlIsUndoneWhenItsConnectionGoesBack) {
+    run_bounded([&]() -> Task<void> {
+        auto db = co_await db::connect(url(), {.min_size = 1, .max_size = 1});
+        co_await db.execute("LISTEN sql_channel");  // a pool statement
+        {
+            auto conn = co_await db.acquire();
+            co_await conn.execute("listen \"Script Channel\"; select 1");  // in a script, not its last statement
+        }
+        auto conn = co_await db.acquire();
+        EXPECT_EQ(db.statistics().opened, 1u);  // the same connection
+        co_await conn.execute("select pg_notify('sql_channel', 'a'), pg_notify('Script Channel', 'b')");
+        bool nothing = false;
+        try {
+            auto n = co_await corio::timeout(300ms, conn.next_notification());
+            ADD_FAILURE() << "a notification of the previous user: " << n.channel << " " << n.payload;
+        } catch (const corio::TimeoutError&) {
+            nothing = true;
+        }
+        EXPECT_TRUE(nothing);
+        // listen() still works on it.
+        co_await conn.listen("mine");
+        co_await conn.execute("select pg_notify('mine', 'c')");
+        auto n = co_await corio::timeout(5s, conn.next_notification());
+        EXPECT_EQ(n.channel, "mine");
+        conn.release();
+        co_await db.close();
+    }());
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // COPY
 
@@ -683,6 +720,112 @@ TEST_F(DbPg, PipelinedPoolStatementsShareConnectionsAndStayIndependent) {
         EXPECT_EQ(db.statistics().closed, 0u);
         co_await db.close();
     }());
+}
+
+// With pipelining, statements arriving while the pool's other connections are still being opened join the
+// first one; once the others are open, each new statement goes to the least busy connection, so the load
+// spreads over all of them (counted per backend pid, for statements started once every connection was open:
+// the count depends on how fast each backend answers, so the bound is loose).
+TEST_F(DbPg, PipelinedLoadSpreadsOverEveryConnectionOnceTheyAreOpen) {
+    run_bounded([&]() -> Task<void> {
+        constexpr std::size_t k_size = 4;
+        auto db = co_await db::connect(url(), {.min_size = 1, .max_size = k_size, .pipeline = true});
+        constexpr int k_tasks = 32, k_counted = 40;
+        std::map<std::int32_t, int> per_pid;
+        std::vector<JoinHandle<void>> tasks;
+        for (int t = 0; t < k_tasks; ++t) {
+            tasks.push_back(corio::spawn([](db::Pool db, std::map<std::int32_t, int>& per_pid) -> Task<void> {
+                for (int counted = 0; counted < k_counted;) {
+                    bool all_open = db.statistics().opened == k_size;
+                    auto pid = (co_await db.query_one("select pg_backend_pid()")).get<std::int32_t>(0);
+                    if (all_open) {
+                        ++per_pid[pid];
+                        ++counted;
+                    }
+                }
+            }(db, per_pid)));
+        }
+        for (auto& t : tasks) co_await t;
+        EXPECT_EQ(per_pid.size(), k_size);
+        constexpr int k_fair = k_tasks * k_counted / static_cast<int>(k_size);
+        for (auto& [pid, n] : per_pid)  // seen: 0.5 to 1.8 times a fair share
+            EXPECT_GE(n, k_fair / 4) << "backend " << pid << ": " << n << " of " << k_tasks * k_counted;
+        EXPECT_EQ(db.statistics().closed, 0u);
+        co_await db.close();
+    }());
+}
+
+// The cleanup of a connection given back (the ROLLBACK of a transaction left open, UNLISTEN * after listen())
+// is bounded by PoolOptions::cleanup_timeout: a server that stops answering (its backend stopped with SIGSTOP)
+// costs that connection, which is closed, not the pool. (Unbounded before: the pool's only place stayed taken
+// for ever, so the next query timed out in acquire, and close() never returned.)
+TEST_F(DbPg, ACleanupTheServerNeverAnswersIsBoundedAndItsConnectionClosed) {
+    struct Resume {
+        std::vector<pid_t> pids;
+        ~Resume() {
+            for (pid_t p : pids) ::kill(p, SIGCONT);
+        }
+    };
+    run_bounded([&]() -> Task<void> {
+        // Resumed when this task ends, whatever happens: before the loop ends, which waits for the cleanups.
+        Resume stopped;
+        auto db = co_await db::connect(url(), {.min_size = 1, .max_size = 1, .acquire_timeout = 3s,
+                                               .cleanup_timeout = 300ms});
+        for (bool listening : {false, true}) {
+            SCOPED_TRACE(listening ? "UNLISTEN *" : "ROLLBACK");
+            pid_t pid = 0;
+            {
+                auto conn = co_await db.acquire();
+                pid = (co_await conn.query_one("select pg_backend_pid()")).get<std::int32_t>(0);
+                std::optional<db::Transaction> tx;
+                if (listening) co_await conn.listen("stopped");
+                else tx = co_await conn.begin();
+                EXPECT_EQ(::kill(pid, SIGSTOP), 0);
+                stopped.pids.push_back(pid);
+            }  // given back: the pool's cleanup is never answered
+            auto start = std::chrono::steady_clock::now();
+            std::int32_t next = 0;
+            try {
+                next = (co_await db.query_one("select pg_backend_pid()")).get<std::int32_t>(0);
+            } catch (const db::PoolTimeout& e) {
+                ADD_FAILURE() << e.what();
+            }
+            EXPECT_NE(next, 0);
+            EXPECT_NE(next, pid);  // a new connection
+            EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+        }
+        EXPECT_EQ(db.statistics().closed, 2u);
+        bool closed = false;
+        try {
+            co_await corio::timeout(3s, db.close());
+            closed = true;
+        } catch (const corio::TimeoutError&) {
+        }
+        EXPECT_TRUE(closed);
+    }());
+}
+
+// The end of the loop cancels and waits for a cleanup still running: its watchdog then closes the connection
+// at once rather than let run() wait on a server that does not answer (here until the backend is resumed).
+TEST_F(DbPg, TheLoopsEndDoesNotWaitForACleanupTheServerNeverAnswers) {
+    std::atomic<pid_t> stopped{0};
+    std::atomic<bool> returned{false};
+    std::thread resumer([&] {  // the backend is resumed after 3 s at the latest, so that a failure ends
+        for (int k = 0; k < 300 && !returned; ++k) std::this_thread::sleep_for(10ms);
+        if (pid_t p = stopped) ::kill(p, SIGCONT);
+    });
+    auto start = std::chrono::steady_clock::now();
+    run_bounded([&]() -> Task<void> {
+        auto db = co_await db::connect(url(), {.min_size = 1, .max_size = 1, .cleanup_timeout = 10s});
+        auto tx = co_await db.begin();
+        pid_t pid = (co_await tx.query_one("select pg_backend_pid()")).get<std::int32_t>(0);
+        EXPECT_EQ(::kill(pid, SIGSTOP), 0);
+        stopped = pid;
+    }());  // the Transaction is dropped as the task ends: its ROLLBACK runs as the loop ends
+    auto took = std::chrono::steady_clock::now() - start;
+    returned = true;
+    resumer.join();
+    EXPECT_LT(took, 2s);
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -671,6 +671,8 @@ TEST(DbSqlite, OpeningWhatIsNotADatabaseIsAConnectionError) {
         EXPECT_TRUE(contains(bad_options, "max_size")) << bad_options;
         bad_options = co_await error_of<db::ConfigError>(db::connect(dir.url(), {.acquire_timeout = 0ms}));
         EXPECT_TRUE(contains(bad_options, "acquire_timeout")) << bad_options;
+        bad_options = co_await error_of<db::ConfigError>(db::connect(dir.url(), {.cleanup_timeout = 0ms}));
+        EXPECT_TRUE(contains(bad_options, "cleanup_timeout")) << bad_options;
         auto url = co_await error_of<db::ConfigError>(db::connect("sqlite://host/x.db"));
         EXPECT_TRUE(contains(url, "no host")) << url;
         // Read-only: reads work, writes are ReadOnlySqlTransaction.

@@ -117,8 +117,12 @@ public:
     /// CancelledError, nothing lost. Errors: db::ConnectionError.
     virtual Task<Notification> next_notification();
     /// Drops the notifications received and not yet read (the pool, after "UNLISTEN *" on a connection
-    /// given back: they belong to its previous user). Default: nothing queued.
+    /// given back: they belong to its previous user), and may_listen() is false again. Default: nothing queued.
     virtual void discard_notifications() noexcept {}
+    /// The session may listen on channels without listen(): a LISTEN ran as SQL (its command tag was seen), or
+    /// a notification arrived (a LISTEN hidden in a function). The pool then runs "UNLISTEN *" too before the
+    /// connection is reused. Default: false (no notifications).
+    [[nodiscard]] virtual bool may_listen() const noexcept { return false; }
 
     /// Starts COPY ... FROM STDIN / TO STDOUT. Default: db::FeatureNotSupported (SQLite has no COPY).
     /// Errors: the server's (no such table, not a COPY of that direction).

@@ -18,6 +18,7 @@
 #include <corio/time.hpp>
 
 #include <algorithm>
+#include <optional>
 #include <type_traits>
 #include <utility>
 
@@ -37,16 +38,45 @@ std::string savepoint_name(std::size_t level) { return "corio_sp_" + std::to_str
 
 bool unusable(const Slot* s) noexcept { return s->poisoned || s->conn->is_broken(); }
 
-/// A Transaction destroyed while open, or a connection given back inside one: roll back, then give the
-/// connection back to the pool (or close it).
-Task<void> clean_then_release(std::shared_ptr<PoolState> pool, Slot* s) {
+/// The watchdog of a cleanup: closes the connection when the cleanup overruns `limit`. Closing fails what the
+/// driver has in flight (PostgreSQL: at once), so the cleanup ends and the connection is discarded.
+Task<void> close_when_overrun(Slot* s, std::chrono::milliseconds limit, const bool& cleaned, bool& overran) {
     try {
+        co_await corio::sleep(limit);
+    } catch (const CancelledError&) {
+        if (cleaned) co_return;
+        // Cancelled by the end of the loop, which then waits for the cleanup: close now rather than let that
+        // wait on the server.
+    }
+    overran = true;
+    co_await s->conn->close();
+}
+
+/// A Transaction destroyed while open, or a connection given back inside one (or after LISTEN): roll back
+/// (UNLISTEN *), then give the connection back to the pool (or close it). Bounded by cleanup_timeout: the
+/// statements go through control(), which no cancellation interrupts (a timeout() around them would wait
+/// for them just the same), so a watchdog closes the connection instead — a server that stops answering
+/// would otherwise keep the pool's place, and close(), waiting for ever.
+Task<void> clean_then_release(std::shared_ptr<PoolState> pool, Slot* s) {
+    bool cleaned = false, overran = false;
+    std::optional<JoinHandle<void>> watchdog;
+    try {
+        watchdog.emplace(corio::spawn(close_when_overrun(s, pool->options.cleanup_timeout, cleaned, overran)));
         s->tx.clear();
         co_await flush_pending(s);
         if (s->conn->in_transaction()) co_await s->conn->control("ROLLBACK");
     } catch (...) {
         s->poisoned = true;
     }
+    cleaned = true;
+    if (watchdog) {
+        watchdog->cancel();
+        try {
+            co_await *watchdog;  // it must not outlive the slot
+        } catch (...) {
+        }
+    }
+    if (overran) s->poisoned = true;  // even if the cleanup ended meanwhile: the connection may be closed
     pool->release(s);
 }
 }  // namespace
@@ -129,7 +159,7 @@ void PoolState::release(Slot* s) noexcept {
         destroy(s);
         return;
     }
-    if (s->listening) {
+    if (s->listening || s->conn->may_listen()) {  // listen(), or LISTEN run as SQL
         s->listening = false;
         s->pending.push_back("UNLISTEN *");
     }
@@ -512,6 +542,7 @@ void check_options(const PoolOptions& o, const std::string& url) {
     }
     if (o.pipeline_depth == 0) bad("pipeline_depth must be at least 1");
     if (o.acquire_timeout.count() <= 0) bad("acquire_timeout must be positive (a pool never waits forever)");
+    if (o.cleanup_timeout.count() <= 0) bad("cleanup_timeout must be positive (a pool never waits forever)");
     if (o.max_lifetime.count() < 0 || o.max_idle.count() < 0 || o.statement_timeout.count() < 0 ||
         o.connect_timeout.count() < 0 || o.busy_timeout.count() < 0 || o.health_check_after.count() < 0) {
         bad("durations must not be negative");

@@ -32,7 +32,8 @@ struct Slot {
     std::vector<std::string> pending;
     /// A cleanup failed: the session's state is unknown, so the slot is closed when it comes back.
     bool poisoned = false;
-    /// LISTEN was used: "UNLISTEN *" before the connection is reused.
+    /// listen() was used: "UNLISTEN *" before the connection is reused (also when the driver's may_listen()
+    /// says a LISTEN ran as SQL).
     bool listening = false;
     /// The COPY in progress on it (its writer's or reader's state), detached when the connection goes back.
     CopyState* copy = nullptr;

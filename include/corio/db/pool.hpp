@@ -51,6 +51,12 @@ struct PoolOptions {
     /// SQLite: how long a statement waits for another connection's lock before SQLITE_BUSY
     /// (db::LockNotAvailable). A URL's busy_timeout wins. PostgreSQL: ignored.
     std::chrono::milliseconds busy_timeout = std::chrono::seconds(5);
+    /// How long the cleanup of a connection given back may take (the ROLLBACK of a transaction left open,
+    /// UNLISTEN * after LISTEN): past it the connection is closed instead of reused, so a server that stops
+    /// answering (a stopped backend, a dead network path) costs that connection, never the pool's place or a
+    /// close() that waits for ever. Must be positive. (SQLite: a statement running on the connection's thread
+    /// cannot be abandoned: past the limit the connection is closed once that statement ends.)
+    std::chrono::milliseconds cleanup_timeout = std::chrono::seconds(5);
 };
 
 /// Counters of a pool.

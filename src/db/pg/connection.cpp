@@ -141,6 +141,12 @@ std::string quote_ident(std::string_view name) {
     return q + '"';
 }
 
+struct FreeCancel {
+    void operator()(PGcancel* c) const noexcept { PQfreeCancel(c); }
+};
+/// A cancel request's connection data (PQgetCancel), freed with PQfreeCancel.
+using CancelHandle = std::unique_ptr<PGcancel, FreeCancel>;
+
 /// Our dup() of libpq's socket, replaced whenever libpq moves to another socket (a next address, an SSL
 /// retry): compared by identity (device and inode), since the new socket may reuse the old number.
 class SocketDup {
@@ -594,6 +600,7 @@ void PgConnection::dispatch() noexcept {
     }
     while (PGnotify* n = PQnotifies(m_conn)) {
         try {
+            m_may_listen = true;
             m_notes.push_back(Notification{n->relname, n->extra ? n->extra : "", n->be_pid});
             ++m_stats.notifications;
         } catch (...) {
@@ -640,8 +647,15 @@ void PgConnection::deliver(PGresult* res) noexcept {
             }
             if (r->result) PQclear(r->result);
             r->result = res;  // the statement's own result comes last (after DEALLOCATE and Parse)
+            note_listen(res);
             return;
     }
+}
+
+void PgConnection::note_listen(PGresult* res) noexcept {
+    // A LISTEN run as SQL rather than by listen(): the pool must still UNLISTEN before someone else uses the
+    // session. (A comparison of the command tag per result: cheaper than asking the server at every release.)
+    if (std::strcmp(PQcmdStatus(res), "LISTEN") == 0) m_may_listen = true;
 }
 
 void PgConnection::complete_head() noexcept {
@@ -836,16 +850,18 @@ Task<void> PgConnection::abandon(Request& r) {
     while (!r.done && m_head != &r) co_await RequestWait(&r, true);  // the queries before it run to their end
     bool cancel_sent = false;
     if (!r.done && m_head == &r && !r.next && m_conn) {
-        if (PGcancel* pc = PQgetCancel(m_conn)) {
+        // Owned by the job: freed whether it runs or not (to_thread may fail before it starts: no thread, no
+        // memory; the raw pointer leaked then).
+        if (CancelHandle pc{PQgetCancel(m_conn)}) {
             cancel_sent = true;
             ++m_stats.cancels_sent;
-            auto send_cancel = [pc] {
+            auto send_cancel = [pc = std::move(pc)]() mutable {
                 char err[256];
-                PQcancel(pc, err, sizeof err);  // blocks: connects to the postmaster and waits for it
-                PQfreeCancel(pc);
+                PQcancel(pc.get(), err, sizeof err);  // blocks: connects to the postmaster and waits for it
+                pc.reset();
             };
             try {
-                co_await corio::to_thread(send_cancel);
+                co_await corio::to_thread(std::move(send_cancel));
             } catch (...) {  // no thread: the query then runs to its end, or to cancel_timeout
             }
         }
@@ -983,7 +999,10 @@ Task<PgResult> PgConnection::finish_exclusive(PGresult* first, std::string_view 
                     }
                     break;
                 }
-                default: last = PgResult(r); break;
+                default:
+                    note_listen(r);
+                    last = PgResult(r);
+                    break;
             }
             r = co_await next_result();
         }

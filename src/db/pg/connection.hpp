@@ -221,8 +221,15 @@ public:
     [[nodiscard]] Task<Notification> next_notification();
     /// A queued notification, without waiting.
     [[nodiscard]] std::optional<Notification> try_next_notification();
-    /// Drops the queued notifications (a session handed to someone else after UNLISTEN *).
-    void discard_notifications() noexcept { m_notes.clear(); }
+    /// Drops the queued notifications and forgets may_listen() (a session handed to someone else after
+    /// UNLISTEN *).
+    void discard_notifications() noexcept {
+        m_notes.clear();
+        m_may_listen = false;
+    }
+    /// A LISTEN ran on this session (by listen(), or as SQL: its command tag was seen in any result, scripts
+    /// included), or a notification arrived, since the last discard_notifications().
+    [[nodiscard]] bool may_listen() const noexcept { return m_may_listen; }
 
     /// Starts COPY ... FROM STDIN. Waits for the queries in flight. Errors: the server's (bad table...).
     [[nodiscard]] Task<PgCopyIn> copy_in(std::string_view sql);
@@ -280,6 +287,7 @@ private:
     void dispatch() noexcept;
     void deliver(PGresult* res) noexcept;
     void complete_head() noexcept;
+    void note_listen(PGresult* res) noexcept;
     void fail(std::string reason, std::string sqlstate = {}) noexcept;
     [[noreturn]] void throw_broken() const;
     void check_usable() const;
@@ -321,6 +329,7 @@ private:
     detail::WaiterList m_note;   // next_notification()
     detail::WaiterList m_input;  // an exclusive user (COPY, script) waiting for input
     std::deque<Notification> m_notes;
+    bool m_may_listen = false;  // see may_listen()
 
     std::shared_ptr<ReaderLink> m_link;  // shared with the reader task (which outlives us if it must)
     bool m_reader = false;               // a reader task runs

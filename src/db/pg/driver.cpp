@@ -523,6 +523,7 @@ public:
         co_return Notification{std::move(n.channel), std::move(n.payload), n.backend_pid};
     }
     void discard_notifications() noexcept override { m_conn->discard_notifications(); }
+    bool may_listen() const noexcept override { return m_conn->may_listen(); }
 
     Task<std::unique_ptr<CopyIn>> copy_in(std::string sql) override {
         pg::PgCopyIn c = co_await m_conn->copy_in(sql);
