@@ -13,6 +13,7 @@
 
 #include <sys/socket.h>
 
+#include <array>
 #include <cstdlib>
 #include <functional>
 
@@ -144,23 +145,26 @@ struct Scripted {
     }
 };
 
-/// Reads one request (head and Content-Length body); empty when the client closed first.
-Task<std::string> read_request(net::TcpStream& s) {
+/// Reads one request (head and Content-Length body); empty when the client closed first. `Stream` is a
+/// net::TcpStream or a net::TlsStream.
+template <class Stream>
+Task<std::string> read_request(Stream& s) {
     std::string req;
-    char buf[4096];
+    std::array<std::byte, 4096> buf;
+    auto append = [&](std::size_t n) { req.append(reinterpret_cast<const char*>(buf.data()), n); };
     std::size_t head_end = std::string::npos;
     while ((head_end = req.find("\r\n\r\n")) == std::string::npos) {
-        std::size_t n = co_await s.read(buf, sizeof buf);
+        std::size_t n = co_await s.read(buf);
         if (n == 0) co_return std::string();
-        req.append(buf, n);
+        append(n);
         if (req.size() > (1 << 20)) throw std::runtime_error("request too large");
     }
     std::size_t length = 0;
     if (auto p = req.find("Content-Length: "); p != std::string::npos) length = std::stoul(req.substr(p + 16));
     while (req.size() < head_end + 4 + length) {
-        std::size_t n = co_await s.read(buf, sizeof buf);
+        std::size_t n = co_await s.read(buf);
         if (n == 0) break;
-        req.append(buf, n);
+        append(n);
     }
     co_return req;
 }
@@ -943,6 +947,338 @@ TEST(HttpClient, BaseUrlAndInvalidUrls) {
         std::string what = co_await error_of<http::InvalidUrl>(client.get("ftp://x/"));
         EXPECT_TRUE(contains(what, "unsupported URL scheme")) << what;
         co_await server.stop();
+    }());
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// Connections left in an unknown state: partly sent requests, failed or closed streams, unread bytes, and
+// which idle connection makes room for whom
+
+/// A scripted server over TLS: a certificate for 127.0.0.1 from a test CA that client_options() trusts.
+struct ScriptedTls {
+    using Handler = std::function<Task<void>(net::TlsStream&, int)>;
+    corio_test::TestPki pki;
+    net::TlsContext context;
+    Handler handler;
+    Scripted tcp;
+
+    explicit ScriptedTls(Handler h)
+        : context(server_context(pki)), handler(std::move(h)), tcp([this](net::TcpStream& s, int index) -> Task<void> {
+              auto tls = co_await net::TlsStream::accept(std::move(s), context);
+              co_await handler(tls, index);
+          }) {}
+    static net::TlsContext server_context(corio_test::TestPki& pki) {
+        auto id = pki.issue("server", {.common_name = "127.0.0.1", .alt_names = {"IP:127.0.0.1"}});
+        return net::TlsContext::server({.cert_file = id.cert, .key_file = id.key});
+    }
+    std::string url(const std::string& path = "/") const {
+        return "https://127.0.0.1:" + std::to_string(tcp.listener.local_address().port()) + path;
+    }
+    http::ClientOptions client_options() const {
+        http::ClientOptions o;
+        o.ca_file = pki.ca_file();
+        return o;
+    }
+    void start() { tcp.start(); }
+    Task<void> stop() { return tcp.stop(); }
+};
+
+/// What `task` raised, named by its type ("NetworkError: ..."), or "no exception".
+template <class T>
+Task<std::string> failure_of(Task<T> task) {
+    try {
+        (void)co_await std::move(task);
+    } catch (const http::NetworkError& e) {
+        co_return "NetworkError: " + std::string(e.what());
+    } catch (const http::RemoteProtocolError& e) {
+        co_return "RemoteProtocolError: " + std::string(e.what());
+    } catch (const http::ReadTimeout& e) {
+        co_return "ReadTimeout: " + std::string(e.what());
+    } catch (const http::HttpError& e) {
+        co_return "HttpError: " + std::string(e.what());
+    } catch (const corio::TimeoutError& e) {
+        co_return "corio::TimeoutError: " + std::string(e.what());
+    } catch (const std::logic_error& e) {
+        co_return "std::logic_error: " + std::string(e.what());
+    } catch (const std::exception& e) {
+        co_return "other: " + std::string(e.what());
+    }
+    co_return "no exception";
+}
+
+/// The body of the response, or what failed ("failed: ...").
+Task<std::string> body_of(Task<http::Response> task) {
+    try {
+        co_return (co_await std::move(task)).body();
+    } catch (const std::exception& e) {
+        co_return "failed: " + std::string(e.what());
+    }
+}
+
+/// The first connection answers a GET, then reads the head and 256 KiB of the next request's body and
+/// closes with the rest unread (a reset): the client fails in the middle of sending its body. Later
+/// connections answer everything. `uploads` counts the requests with a body that reached the server.
+template <class Stream>
+Task<void> serve_one_upload_then_reset(Stream& s, int index, int& uploads) {
+    if (index == 0) {
+        (void)co_await read_request(s);
+        co_await s.write_all("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        std::string got;
+        std::array<std::byte, 4096> buf;
+        while (got.find("\r\n\r\n") == std::string::npos || got.size() < (256 << 10)) {
+            std::size_t n = co_await s.read(buf);
+            if (n == 0) co_return;
+            got.append(reinterpret_cast<const char*>(buf.data()), n);
+        }
+        ++uploads;
+        co_return;
+    }
+    for (;;) {
+        std::string req = co_await read_request(s);
+        if (req.empty()) co_return;
+        ++uploads;
+        co_await s.write_all("HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nreceived");
+    }
+}
+
+TEST(HttpClient, ABodyPartlySentOnAReusedConnectionIsNotReplayedUnlessIdempotent) {
+    run_bounded([]() -> Task<void> {
+        int uploads = 0;
+        auto serve = [&](auto& s, int index) { return serve_one_upload_then_reset(s, index, uploads); };
+        Scripted plain([&](net::TcpStream& s, int index) { return serve(s, index); });
+        ScriptedTls secure([&](net::TlsStream& s, int index) { return serve(s, index); });
+        plain.start();
+        secure.start();
+        for (bool tls : {false, true}) {
+            for (std::string method : {"POST", "PUT"}) {
+                uploads = 0;
+                int& accepted = tls ? secure.tcp.accepted : plain.accepted;
+                accepted = 0;
+                http::Client client(tls ? secure.client_options() : http::ClientOptions{});
+                std::string url = tls ? secure.url("/upload") : plain.url("/upload");
+                EXPECT_EQ(co_await body_of(client.get(url)), "ok");
+                http::RequestOptions big;
+                big.content = std::string(16 << 20, 'x');
+                std::string outcome = co_await body_of(client.request(method, url, std::move(big)));
+                if (method == "POST") {
+                    // Part of the body reached the server: sending it again could do the action twice.
+                    EXPECT_TRUE(contains(outcome, "failed: connection failed while sending the request")) << outcome;
+                    EXPECT_EQ(uploads, 1) << tls;
+                    EXPECT_EQ(accepted, 1) << tls;
+                } else {
+                    // PUT is idempotent: a kept-alive connection that fails is retried on a new one.
+                    EXPECT_EQ(outcome, "received") << tls;
+                    EXPECT_EQ(uploads, 2) << tls;
+                    EXPECT_EQ(accepted, 2) << tls;
+                }
+                co_await corio::sleep(10ms);  // the reset connection's task ends before the next round
+            }
+        }
+        co_await plain.stop();
+        co_await secure.stop();
+    }());
+}
+
+TEST(HttpClient, AStreamThatFailedOrWasCancelledClosesItsConnectionAndKeepsFailing) {
+    run_bounded([]() -> Task<void> {
+        Scripted server([](net::TcpStream& s, int) -> Task<void> {
+            std::string req = co_await read_request(s);
+            if (contains(req, "GET /bad-chunk ")) {
+                co_await s.write_all("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n");
+            } else {
+                co_await s.write_all("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart");
+            }
+            co_await corio::sleep(10s);
+        });
+        server.start();
+        http::Client client;
+        {
+            auto r = co_await client.stream("GET", server.url("/bad-chunk"));
+            EXPECT_EQ(co_await r.read_chunk(), "hello");
+            std::string first = co_await failure_of(r.read_chunk());
+            EXPECT_TRUE(contains(first, "RemoteProtocolError: ")) << first;
+            EXPECT_EQ(client.statistics().connections_open, 0u);  // closed at once, not when dropped
+            EXPECT_EQ(co_await failure_of(r.read_chunk()), first);
+            EXPECT_EQ(co_await failure_of(r.read_all()), first);
+        }
+        {
+            auto r = co_await client.stream("GET", server.url("/stall"));
+            EXPECT_EQ(co_await r.read_chunk(), "part");
+            std::string cancelled = co_await failure_of(corio::timeout(50ms, r.read_chunk()));
+            EXPECT_TRUE(contains(cancelled, "corio::TimeoutError")) << cancelled;
+            EXPECT_EQ(client.statistics().connections_open, 0u);
+            // The read that was cancelled may have taken bytes with it: the body cannot go on.
+            std::string later = co_await failure_of(corio::timeout(1s, r.read_chunk()));
+            EXPECT_TRUE(contains(later, "NetworkError: ") && contains(later, "cancelled")) << later;
+        }
+        {
+            http::RequestOptions quick;
+            quick.timeout = http::Timeouts{.read = 50ms};
+            auto r = co_await client.stream("GET", server.url("/stall"), std::move(quick));
+            EXPECT_EQ(co_await r.read_chunk(), "part");
+            std::string timed_out = co_await failure_of(r.read_chunk());
+            EXPECT_TRUE(contains(timed_out, "ReadTimeout: ")) << timed_out;
+            EXPECT_EQ(client.statistics().connections_open, 0u);
+            EXPECT_EQ(co_await failure_of(corio::timeout(1s, r.read_chunk())), timed_out);
+        }
+        co_await server.stop();
+    }());
+}
+
+/// Answers /stall with a head and the first bytes of a body that never comes; anything else with "ok".
+template <class Stream>
+Task<void> serve_stalling(Stream& s) {
+    for (;;) {
+        std::string req = co_await read_request(s);
+        if (req.empty()) co_return;
+        if (!contains(req, "GET /stall ")) {
+            co_await s.write_all("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            continue;
+        }
+        co_await s.write_all("HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\nfirst");
+        co_await corio::sleep(10s);
+        co_return;
+    }
+}
+
+/// Streams /stall, closes the response from this task while another one waits in read_chunk(), then
+/// checks that the reader fails cleanly, the slot is free and the pool goes on working.
+Task<void> close_while_reading(http::Client& client, std::string base) {
+    auto r = co_await client.stream("GET", base + "/stall");
+    EXPECT_EQ(co_await r.read_chunk(), "first");
+    auto reader = spawn(failure_of(r.read_chunk()));
+    co_await corio::sleep(50ms);  // the reader waits for bytes that never come
+    r.close();
+    std::string what = co_await reader;
+    EXPECT_TRUE(contains(what, "NetworkError: ") && contains(what, "closed")) << what;
+    EXPECT_EQ(client.statistics().connections_open, 0u);
+    EXPECT_EQ(co_await failure_of(r.read_chunk()), what);
+    // New connections (and the read buffers the pool keeps) are not disturbed by the abandoned read.
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(co_await body_of(client.get(base + "/ok")), "ok");
+    EXPECT_EQ(client.statistics().connections_idle, 1u);
+}
+
+TEST(HttpClient, ClosingAStreamWhileAnotherTaskReadsItIsSafe) {
+    run_bounded([]() -> Task<void> {
+        Scripted plain([](net::TcpStream& s, int) -> Task<void> { co_await serve_stalling(s); });
+        ScriptedTls secure([](net::TlsStream& s, int) -> Task<void> { co_await serve_stalling(s); });
+        plain.start();
+        secure.start();
+        http::Client plain_client;
+        co_await close_while_reading(plain_client, plain.url(""));
+        http::Client tls_client(secure.client_options());
+        co_await close_while_reading(tls_client, secure.url(""));
+        co_await plain.stop();
+        co_await secure.stop();
+    }());
+}
+
+TEST(HttpClient, AnIdleTlsConnectionWithUnreadBytesIsNotReused) {
+    run_bounded([]() -> Task<void> {
+        // After its answer, the server sends what nobody asked for: a second response, or close_notify
+        // (keeping TCP open). A request that reused the connection would read that as its own answer.
+        ScriptedTls server([](net::TlsStream& s, int) -> Task<void> {
+            for (;;) {
+                std::string req = co_await read_request(s);
+                if (req.empty()) co_return;
+                if (contains(req, "POST /fresh ")) {
+                    co_await s.write_all("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh");
+                    continue;
+                }
+                co_await s.write_all("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+                if (contains(req, "GET /then-garbage ")) {
+                    co_await corio::sleep(10ms);
+                    co_await s.write_all("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstale");
+                } else {
+                    co_await corio::sleep(10ms);
+                    co_await s.shutdown();
+                    co_await corio::sleep(10s);
+                    co_return;
+                }
+            }
+        });
+        server.start();
+        http::Client client(server.client_options());
+        for (std::string path : {"/then-garbage", "/then-close-notify"}) {
+            EXPECT_EQ(co_await body_of(client.get(server.url(path))), "ok");
+            co_await corio::sleep(50ms);  // the unasked bytes arrive while the connection is idle
+            http::RequestOptions post;
+            post.content = std::string("data");
+            EXPECT_EQ(co_await body_of(client.post(server.url("/fresh"), std::move(post))), "fresh") << path;
+        }
+        EXPECT_EQ(client.statistics().connections_created, 3u);
+        co_await server.stop();
+    }());
+}
+
+TEST(HttpClient, AnotherOriginsIdleConnectionIsClosedOnlyToMakeRoomForAWaiter) {
+    run_bounded([]() -> Task<void> {
+        Scripted a([](net::TcpStream& s, int) -> Task<void> {
+            for (;;) {
+                std::string req = co_await read_request(s);
+                if (req.empty()) co_return;
+                if (contains(req, "GET /slow ")) co_await corio::sleep(200ms);
+                co_await s.write_all("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na");
+            }
+        });
+        Scripted b([](net::TcpStream& s, int) -> Task<void> {
+            for (;;) {
+                std::string req = co_await read_request(s);
+                if (req.empty()) co_return;
+                co_await s.write_all("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb");
+            }
+        });
+        a.start();
+        b.start();
+        {
+            // One connection per host: a request waiting for A's only connection gains nothing from
+            // closing B's when B's is released.
+            http::ClientOptions o;
+            o.limits.max_connections = 10;
+            o.limits.max_connections_per_host = 1;
+            http::Client client(o);
+            auto slow = spawn(body_of(client.get(a.url("/slow"))));
+            auto waiting = spawn(body_of(client.get(a.url("/next"))));
+            co_await corio::sleep(20ms);
+            EXPECT_EQ(client.statistics().pool_waiting, 1u);
+            EXPECT_EQ(co_await body_of(client.get(b.url("/x"))), "b");
+            EXPECT_EQ(client.statistics().connections_idle, 1u);  // B's, released while A's waiter waits
+            EXPECT_EQ(co_await slow, "a");
+            EXPECT_EQ(co_await waiting, "a");
+            EXPECT_EQ(co_await body_of(client.get(b.url("/y"))), "b");
+            EXPECT_EQ(client.statistics().connections_created, 2u);  // one to A, one to B, both reused
+        }
+        {
+            // Both limits reached, A's at its own: evicting B's idle connection would not let A open one.
+            http::ClientOptions o;
+            o.limits.max_connections = 2;
+            o.limits.max_connections_per_host = 1;
+            http::Client client(o);
+            EXPECT_EQ(co_await body_of(client.get(b.url("/x"))), "b");
+            auto slow = spawn(body_of(client.get(a.url("/slow"))));
+            co_await corio::sleep(20ms);
+            auto waiting = spawn(body_of(client.get(a.url("/next"))));
+            co_await corio::sleep(20ms);
+            EXPECT_EQ(client.statistics().pool_waiting, 1u);
+            EXPECT_EQ(client.statistics().connections_idle, 1u);  // B's is still there
+            EXPECT_EQ(co_await slow, "a");
+            EXPECT_EQ(co_await waiting, "a");
+            EXPECT_EQ(co_await body_of(client.get(b.url("/y"))), "b");
+            EXPECT_EQ(client.statistics().connections_created, 2u);
+        }
+        {
+            // Under the overall limit, B's idle connection does make room for A.
+            http::ClientOptions o;
+            o.limits.max_connections = 1;
+            http::Client client(o);
+            EXPECT_EQ(co_await body_of(client.get(b.url("/x"))), "b");
+            EXPECT_EQ(client.statistics().connections_idle, 1u);
+            EXPECT_EQ(co_await body_of(client.get(a.url("/y"))), "a");
+            EXPECT_EQ(client.statistics().connections_created, 2u);
+            EXPECT_EQ(client.statistics().connections_open, 1u);
+        }
+        co_await a.stop();
+        co_await b.stop();
     }());
 }
 

@@ -275,10 +275,23 @@ Origin& Pool::origin_for(const Url& url) {
     return ref;
 }
 
-bool Pool::can_open(const Origin& o) const noexcept {
+bool Pool::under_host_limit(const Origin& o) const noexcept {
     std::size_t per_host = options.limits.max_connections_per_host;
     if (per_host == 0) per_host = options.limits.max_connections;
-    return open < std::max<std::size_t>(options.limits.max_connections, 1) && o.open < std::max<std::size_t>(per_host, 1);
+    return o.open < std::max<std::size_t>(per_host, 1);
+}
+
+bool Pool::can_open(const Origin& o) const noexcept {
+    return open < std::max<std::size_t>(options.limits.max_connections, 1) && under_host_limit(o);
+}
+
+bool Pool::waiter_needs_slot() const noexcept {
+    // Below max_connections every waiter is held back by its own origin's limit (and the scan is skipped:
+    // thousands of requests gathered for one host wait here).
+    if (open < std::max<std::size_t>(options.limits.max_connections, 1)) return false;
+    for (const Waiter* w = wait_head; w; w = w->next)
+        if (under_host_limit(*w->origin)) return true;
+    return false;
 }
 
 void Pool::unlink_idle(Connection* c) noexcept {
@@ -296,11 +309,16 @@ Connection* Pool::take_idle(Origin& o, bool check) noexcept {
     while (Connection* c = o.idle_head) {
         unlink_idle(c);
         bool fresh = c->loop_id == loop && now - c->idle_since < options.limits.keepalive_expiry;
+        // An idle connection is sent nothing unasked. Whatever came is a response to no request (a second
+        // answer, garbage), or, over TLS, an alert or close_notify (session tickets come before the first
+        // response, and are read with it). Records the TLS engine took in with the last response cost no
+        // system call to see.
+        if (fresh && c->tls && c->tls->has_buffered_input()) fresh = false;
         if (fresh && (check || now - c->idle_since > k_peek_after)) {
             // Idle for a while: the server may have closed it. One non-blocking peek tells.
             char b;
             ssize_t n = ::recv(c->fd(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
-            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) || (n > 0 && !c->tls)) fresh = false;
+            if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) fresh = false;
         }
         if (fresh) return c;
         destroy(c);
@@ -382,8 +400,10 @@ void Pool::release(Connection* c, bool reusable) noexcept {
             return;
         }
     }
-    // Requests waiting for other origins need the slot more than this connection needs to idle.
-    if (wait_head || idle >= options.limits.max_keepalive) {
+    // Requests waiting for other origins need the slot more than this connection needs to idle, when a slot
+    // is what they wait for: one that waits because its own origin is at max_connections_per_host gains
+    // nothing from closing this connection.
+    if (idle >= options.limits.max_keepalive || waiter_needs_slot()) {
         destroy(c);
         return;
     }
@@ -600,8 +620,9 @@ Task<Lease> acquire(Pool& pool, Origin& o, const Timeouts& t, Clock::time_point 
             ++o.open;
             ++pool.open;
             reserved = true;
-        } else if (pool.open >= pool.options.limits.max_connections && pool.evict_idle_other(o)) {
-            continue;
+        } else if (pool.open >= pool.options.limits.max_connections && pool.under_host_limit(o) &&
+                   pool.evict_idle_other(o)) {
+            continue;  // only the overall limit was in the way: another origin's idle connection made room
         }
         if (!reserved) {
             Waiter w;
@@ -659,14 +680,21 @@ Task<Lease> acquire(Pool& pool, Origin& o, const Timeouts& t, Clock::time_point 
     }
 }
 
-/// Writes the request built in c.wbuf, then `rest` (a large body sent as it is, not copied).
-Task<void> send_request(Connection& c, std::string_view rest) {
+/// Writes the request built in c.wbuf, then `rest` (a large body sent as it is, not copied). Plain TCP
+/// counts the bytes in `sent` as they go (TLS counts its records itself): after a failure, whether the
+/// server may have seen part of the request.
+Task<void> send_request(Connection& c, std::string_view rest, std::uint64_t& sent) {
     if (c.tls) {
         co_await c.tls->write_all(c.wbuf);
         if (!rest.empty()) co_await c.tls->write_all(rest);
     } else {
-        co_await c.tcp.write_all(c.wbuf);
-        if (!rest.empty()) co_await c.tcp.write_all(rest);
+        for (std::string_view part : {std::string_view(c.wbuf), rest}) {
+            while (!part.empty()) {
+                std::size_t n = co_await c.tcp.write(std::as_bytes(std::span<const char>(part.data(), part.size())));
+                sent += n;
+                part.remove_prefix(n);
+            }
+        }
     }
 }
 
@@ -690,9 +718,11 @@ Task<void> exchange_once(Exchange& ex, Origin& o, std::string_view method, const
         Limit l = phase_limit(ex.timeouts.write, ex.deadline);
         std::exception_ptr error;
         std::string_view rest = separate_body ? std::string_view(*body) : std::string_view();
+        std::uint64_t sent = 0;
+        std::uint64_t tls_before = c.tls ? c.tls->statistics().raw_bytes_sent : 0;
         try {
-            if (l.d == Clock::duration::zero()) co_await send_request(c, rest);
-            else co_await corio::timeout(l.d, send_request(c, rest));
+            if (l.d == Clock::duration::zero()) co_await send_request(c, rest, sent);
+            else co_await corio::timeout(l.d, send_request(c, rest, sent));
         } catch (const CancelledError&) {
             throw;
         } catch (...) {
@@ -704,7 +734,12 @@ Task<void> exchange_once(Exchange& ex, Origin& o, std::string_view method, const
             } catch (const corio::TimeoutError&) {
                 throw WriteTimeout(timeout_text("sending the request", l, ex.timeouts.total), method, url.to_string());
             } catch (const IoError& e) {
-                if (c.served > 0) throw StaleConnection{e.what(), false};
+                // A kept-alive connection the server had closed fails at the first send, and any method may
+                // be retried: the server saw nothing. Once a byte went out (a body larger than the socket
+                // buffers fails in the middle), the server may have acted on it: only an idempotent request
+                // may be sent again.
+                if (c.tls) sent = c.tls->statistics().raw_bytes_sent - tls_before;
+                if (c.served > 0 && (sent == 0 || idempotent(method))) throw StaleConnection{e.what(), sent > 0};
                 throw NetworkError(std::string("connection failed while sending the request: ") + e.what(), method,
                                    url.to_string());
             } catch (const std::exception& e) {
@@ -820,8 +855,9 @@ Task<bool> Exchange::read_body(std::string& out) {
         case Event::complete:
             if (decoder) decoder->finish(response);
             done = true;
-            // Bytes after the response (none were asked for) make the connection unfit for reuse.
-            lease.reusable = c.parser.keep_alive() && !c.parser.upgrade() && c.begin == c.end;
+            // Bytes after the response (none were asked for) make the connection unfit for reuse; so does a
+            // close() that came while the last bytes were read (it shut the socket down).
+            lease.reusable = !closing && c.parser.keep_alive() && !c.parser.upgrade() && c.begin == c.end;
             lease.reset();
             co_return out.size() > before;
         case Event::head:  // an interim response cannot come here: the head was read already
@@ -848,6 +884,57 @@ Task<bool> Exchange::read_body(std::string& out) {
             co_return out.size() > before;
         }
     }
+}
+
+Task<bool> Exchange::read_stream(std::string& out) {
+    if (failure) std::rethrow_exception(failure);
+    if (!lease.conn) co_return false;  // read to the end, or closed
+    if (reading) throw std::logic_error("StreamResponse: another read of the body is in progress");
+    reading = true;
+    bool more = false;
+    std::exception_ptr error;
+    try {
+        more = co_await read_body(out);
+    } catch (...) {
+        error = std::current_exception();
+    }
+    reading = false;
+    if (!closing && !error) co_return more;
+    // The connection stopped somewhere in the body: what is left of it cannot be found again.
+    if (closing) {
+        failure = std::make_exception_ptr(NetworkError("the response was closed while its body was being read",
+                                                       response.method(), response.url()));
+        error = failure;
+    } else {
+        try {
+            std::rethrow_exception(error);
+        } catch (const CancelledError&) {
+            // The cancelled receive may have taken bytes with it (io_uring): the body cannot go on.
+            failure = std::make_exception_ptr(
+                NetworkError("an earlier read of the body was cancelled: its connection is closed, the rest of the "
+                             "body is lost",
+                             response.method(), response.url()));
+        } catch (...) {
+            failure = error;
+        }
+    }
+    lease.reusable = false;
+    lease.reset();
+    std::rethrow_exception(error);
+}
+
+void Exchange::close() noexcept {
+    if (!lease.conn) return;
+    lease.reusable = false;
+    if (!reading) {
+        lease.reset();
+        return;
+    }
+    // A read (another task's) waits in fill() on this connection: freeing it now would pull the socket, the
+    // TLS state and the read buffer from under it (io_uring may still write into that buffer). Shutting
+    // the socket down wakes the read at once under both backends; the read then frees the connection.
+    closing = true;
+    ::shutdown(lease.conn->fd(), SHUT_RDWR);
 }
 
 namespace {
@@ -1032,24 +1119,22 @@ const std::string& StreamResponse::url() const noexcept { return m_exchange ? m_
 
 Task<std::string> StreamResponse::read_chunk() {
     std::string out;
-    if (!m_exchange || !m_exchange->lease.conn) co_return out;
-    (void)co_await m_exchange->read_body(out);
+    if (!m_exchange) co_return out;
+    (void)co_await m_exchange->read_stream(out);
     co_return out;
 }
 
 Task<Response> StreamResponse::read_all() {
     if (!m_exchange) throw std::logic_error("StreamResponse::read_all on an empty response");
     Response& r = m_exchange->response;
-    if (m_exchange->lease.conn) {
-        while (co_await m_exchange->read_body(r.body())) {
-        }
+    while (co_await m_exchange->read_stream(r.body())) {
     }
     Response::Access::elapsed(r, Clock::now() - m_exchange->started);
     co_return std::move(r);
 }
 
 void StreamResponse::close() noexcept {
-    if (m_exchange) m_exchange->lease.reset();
+    if (m_exchange) m_exchange->close();
 }
 
 }  // namespace corio::http

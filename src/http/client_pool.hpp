@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -93,6 +94,10 @@ struct Pool {
 
     Origin& origin_for(const Url& url);
     [[nodiscard]] bool can_open(const Origin& o) const noexcept;
+    /// `o` has fewer connections open than max_connections_per_host allows.
+    [[nodiscard]] bool under_host_limit(const Origin& o) const noexcept;
+    /// A waiting request is held back by max_connections alone: a slot freed anywhere lets it open one.
+    [[nodiscard]] bool waiter_needs_slot() const noexcept;
     /// An idle connection of `o` still fit for reuse, or nullptr (stale ones are closed on the way).
     /// `check`: peek at every candidate, not only those idle for a while (a request that cannot be retried).
     Connection* take_idle(Origin& o, bool check) noexcept;
@@ -151,11 +156,20 @@ struct Exchange {
     std::uint64_t body_bytes = 0;
     bool done = false;           // the body has been read to its end
     bool head_request = false;
+    // A StreamResponse's reads, which the caller drives (and may cancel, or close() from another task):
+    bool reading = false;        // a read is in progress (waiting in fill(), the only place it suspends)
+    bool closing = false;        // close() came during that read: the read gives the connection up
+    std::exception_ptr failure;  // a read failed, was cancelled or closed under: later reads raise this
 
     Exchange();
     ~Exchange();
     /// The next piece of the decoded body, appended to `out`; false at the end.
     Task<bool> read_body(std::string& out);
+    /// read_body for a StreamResponse: once a read fails (or is cancelled, or closed under) the connection
+    /// is closed, and every later read raises the same error; false at the end, and after close().
+    Task<bool> read_stream(std::string& out);
+    /// Closes the connection now, or, while a read waits on it, makes that read return and close it.
+    void close() noexcept;
 };
 
 }  // namespace corio::http::impl

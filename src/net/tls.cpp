@@ -250,8 +250,13 @@ Task<void> send_pending(State& s, bool wait = true) {
             int n = BIO_read(s.wbio, s.out(), static_cast<int>(std::min(budget, k_buffer)));
             if (n <= 0) break;
             budget -= std::min(budget, static_cast<std::size_t>(n));
-            co_await s.tcp.write_all(std::span<const std::byte>(s.out(), static_cast<std::size_t>(n)));
-            s.stats.raw_bytes_sent += static_cast<std::size_t>(n);
+            // Counted send by send: after a failure raw_bytes_sent tells whether anything reached the peer.
+            std::span<const std::byte> chunk(s.out(), static_cast<std::size_t>(n));
+            while (!chunk.empty()) {
+                std::size_t sent = co_await s.tcp.write(chunk);
+                s.stats.raw_bytes_sent += sent;
+                chunk = chunk.subspan(sent);
+            }
         }
     } catch (const CancelledError&) {
         s.send_broken = true;
@@ -548,6 +553,10 @@ void TlsStream::set_ignore_unexpected_eof(bool on) noexcept {
 }
 
 bool TlsStream::broken() const noexcept { return m_state && !m_state->failure.empty(); }
+
+bool TlsStream::has_buffered_input() const noexcept {
+    return m_state && (SSL_has_pending(m_state->ssl) == 1 || BIO_ctrl_pending(m_state->rbio) > 0);
+}
 
 TlsStatistics TlsStream::statistics() const noexcept { return m_state ? m_state->stats : TlsStatistics{}; }
 

@@ -136,13 +136,16 @@ public:
     [[nodiscard]] std::string_view reason() const noexcept;
     [[nodiscard]] const HeaderMap& headers() const noexcept;
     [[nodiscard]] const std::string& url() const noexcept;
-    /// The next piece of the body (decoded), at most about 64 KiB; empty at the end.
-    /// Cancellation: the connection is closed (the rest of the body is lost).
-    /// Errors: ReadTimeout, RemoteProtocolError, NetworkError, DecodeError.
+    /// The next piece of the body (decoded), at most about 64 KiB; empty at the end, and after close().
+    /// Cancellation: the connection is closed (the rest of the body is lost); later reads raise
+    /// NetworkError. Errors: ReadTimeout, RemoteProtocolError, NetworkError, DecodeError,
+    /// ResponseTooLarge; after one the connection is closed, and later reads raise the same error.
     [[nodiscard]] Task<std::string> read_chunk();
-    /// Reads the rest of the body into a Response (subject to max_response_size).
+    /// Reads the rest of the body into a Response (subject to max_response_size). As read_chunk().
     [[nodiscard]] Task<Response> read_all();
     /// Closes the connection now, unless the body was read to the end (then it went back to the pool).
+    /// Another task may call it while one waits in read_chunk(): that read returns at once, raising
+    /// NetworkError, and the connection is closed once it has.
     void close() noexcept;
 
 private:

@@ -184,6 +184,10 @@ public:
     void set_ignore_unexpected_eof(bool on) noexcept;
     /// True once a cancelled or failed operation has made the stream unusable.
     [[nodiscard]] bool broken() const noexcept;
+    /// True when bytes received from the peer wait in the TLS engine, not yet returned by read(): plaintext
+    /// or records not yet decrypted (an alert, close_notify). The socket may hold more: this looks only at
+    /// what was received already. No I/O.
+    [[nodiscard]] bool has_buffered_input() const noexcept;
     [[nodiscard]] TlsStatistics statistics() const noexcept;
     /// The connection underneath (its addresses, options). Reading or writing it directly breaks TLS.
     /// Errors: TlsError for an empty stream.
