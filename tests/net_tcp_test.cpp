@@ -279,6 +279,33 @@ TEST(NetTcp, ClosingAStreamFailsTheReadPendingOnIt) {
     }());
 }
 
+// Closing a listener wakes its waiting accept() with EBADF and (io_uring) cancels the multishot accept; the
+// Acceptor is freed when that cancellation's completion is reaped. With more tasks ready than a turn runs,
+// the loop reaps I/O before the woken accept() resumes: its error must not be built from the freed Acceptor
+// (heap-use-after-free under ASan; a garbage fd in the message otherwise).
+TEST(NetTcp, AnAcceptFailedByClosingTheListenerDoesNotReadTheFreedAcceptor) {
+    run_bounded([]() -> Task<void> {
+        auto l = net::TcpListener::bind("127.0.0.1:0");
+        const int fd = l.fd();
+        auto waiting = corio::spawn([](net::TcpListener& l) -> Task<std::string> {
+            try {
+                (void)co_await l.accept();
+            } catch (const corio::IoError& e) {
+                EXPECT_EQ(e.code(), EBADF);
+                co_return e.what();
+            }
+            co_return "accepted";
+        }(l));
+        co_await corio_test::settle();  // parked in accept(), the multishot accept armed
+        std::vector<corio::JoinHandle<void>> ahead;
+        for (int i = 0; i < 400; ++i) ahead.push_back(corio::spawn([]() -> Task<void> { co_return; }()));
+        l.close();  // the waiter is queued behind the 400: a turn's batch ends, and I/O is reaped, before it runs
+        std::string what = co_await waiting;
+        EXPECT_EQ(what, "accept on fd " + std::to_string(fd) + " failed: " + std::strerror(EBADF));
+        for (auto& h : ahead) co_await h;
+    }());
+}
+
 TEST(NetTcp, OptionsAndAddresses) {
     run_bounded([]() -> Task<void> {
         auto l = net::TcpListener::bind("127.0.0.1:0");

@@ -452,6 +452,59 @@ TEST_F(Tls, AWriteCancelledMidTransferBreaksTheStream) {
     EXPECT_EQ(corio_test::run_bounded(body()), m + " / " + m + " / " + m);
 }
 
+// close() from a third task while a read waits for records and a write waits for room in the socket: both
+// end with an error (their receive and send were cancelled or failed, not left writing into the stream's
+// buffers), and every later operation says the stream is closed. ASan watches the buffers.
+TEST_F(Tls, ClosingAStreamEndsTheReadAndTheWritePendingOnIt) {
+    auto server_ctx = server_with(good);
+    auto client_ctx = trusting_client();
+    std::string big(16 << 20, 'x');  // more than the socket buffers hold while the server does not read
+    auto body = [&]() -> Task<std::string> {
+        auto listener = TcpListener::bind("127.0.0.1:0");
+        auto address = listener.local_address();
+        corio::Event client_done;
+        auto server = [&]() -> Task<void> {
+            TlsStream tls = co_await TlsStream::accept(co_await listener.accept(), server_ctx);
+            co_await client_done.wait();
+        };
+        auto client = [&]() -> Task<std::string> {
+            TlsStream tls = co_await TlsStream::connect(co_await TcpStream::connect(address), client_ctx, "localhost");
+            auto failure = [](Task<void> op) -> Task<std::string> {
+                try {
+                    co_await std::move(op);
+                } catch (const std::exception& e) {
+                    co_return e.what();
+                }
+                co_return "(none)";
+            };
+            auto reader = corio::spawn(failure([](TlsStream& tls) -> Task<void> {
+                std::array<std::byte, 64> buf;
+                (void)co_await tls.read(buf);
+            }(tls)));
+            auto writer = corio::spawn(failure(tls.write_all(big)));
+            co_await corio::sleep(50ms);  // both parked: nothing to read, no room to write
+            EXPECT_FALSE(reader.done());
+            EXPECT_FALSE(writer.done());
+            tls.close();
+            std::string read_error = co_await reader;
+            std::string write_error = co_await writer;
+            EXPECT_NE(read_error, "(none)");
+            EXPECT_NE(write_error, "(none)");
+            std::string later;
+            try {
+                co_await tls.write_all("more");
+            } catch (const TlsError& e) {
+                later = e.what();
+            }
+            client_done.set();
+            co_return later;
+        };
+        auto [_, later] = co_await corio::gather(server(), client());
+        co_return later;
+    };
+    EXPECT_EQ(corio_test::run_bounded(body()), "TLS stream is closed");
+}
+
 TEST_F(Tls, AHandshakeWithASilentPeerIsBoundedByTheCallersTimeout) {
     auto client_ctx = trusting_client();
     auto body = [&]() -> Task<bool> {

@@ -116,3 +116,47 @@ TEST(NetUnix, ConnectingToNothingIsAConnectErrorNamingThePath) {
         }
     }(dir.path + "/missing.sock"));
 }
+
+// A Unix listener whose backlog is full makes a non-blocking connect(2) fail with EAGAIN, which is not
+// EINPROGRESS: the socket is left unconnected and no event says when there is room. Under epoll that was
+// taken for a connection in progress, and the first EPOLLOUT (an unconnected socket is writable) "completed"
+// it with SO_ERROR 0: connect() returned a stream that was connected to nothing.
+TEST(NetUnix, ConnectingToAFullBacklogWaitsForRoomInsteadOfReturningAnUnconnectedStream) {
+    TempDir dir;
+    run_bounded([](std::string path) -> Task<void> {
+        auto l = net::UnixListener::bind(path, {.backlog = 0});  // holds one connection not yet accepted
+        auto first = co_await net::UnixStream::connect(path);
+        auto second = corio::spawn(net::UnixStream::connect(path));
+        co_await corio::sleep(50ms);
+        EXPECT_FALSE(second.done()) << "connected while the backlog was full";
+        auto a1 = co_await l.accept();  // room for the second
+        auto a2 = co_await corio::timeout(5s, l.accept());
+        auto c2 = co_await second;
+        co_await c2.write_all("second");
+        c2.shutdown();
+        EXPECT_EQ(co_await read_all(a2), "second");
+    }(dir.path + "/full.sock"));
+}
+
+// Waiting for room in a full backlog is what a timeout cuts short: TimeoutError under both backends (under
+// io_uring the kernel waits in a blocking connect that the cancellation interrupts).
+TEST(NetUnix, ATimeoutEndsAConnectWaitingOnAFullBacklog) {
+    TempDir dir;
+    run_bounded([](std::string path) -> Task<void> {
+        auto l = net::UnixListener::bind(path, {.backlog = 0});
+        auto first = co_await net::UnixStream::connect(path);
+        auto t0 = corio::Clock::now();
+        try {
+            (void)co_await corio::timeout(100ms, net::UnixStream::connect(path));
+            ADD_FAILURE() << "connected while the backlog was full";
+        } catch (const corio::TimeoutError&) {
+        } catch (const std::exception& e) {
+            ADD_FAILURE() << "not a TimeoutError: " << e.what();
+        }
+        EXPECT_LT(corio::Clock::now() - t0, 2s);
+        auto a1 = co_await l.accept();  // the listener still works, and the first connection is intact
+        co_await first.write_all("first");
+        first.shutdown();
+        EXPECT_EQ(co_await read_all(a1), "first");
+    }(dir.path + "/full.sock"));
+}

@@ -36,7 +36,9 @@ namespace corio {
 /// gives the peer). As read() otherwise.
 [[nodiscard]] detail::IoAwaiter<int> accept(int fd);
 
-/// Connects a socket to `addr`. As read() otherwise.
+/// Connects a socket to `addr`. A Unix listener with a full backlog: under epoll IoError EAGAIN at once (no
+/// event tells when there is room), under io_uring a wait for room; net::UnixStream::connect waits on both.
+/// As read() otherwise.
 [[nodiscard]] detail::IoAwaiter<void> connect(int fd, const sockaddr* addr, socklen_t len);
 
 /// Waits until `fd` is ready for `events` (POLLIN, POLLOUT, ...); returns the ready events.

@@ -6,6 +6,7 @@
 #include <corio/error.hpp>
 
 #include <cerrno>
+#include <climits>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/epoll.h>
@@ -31,6 +32,15 @@ std::uint32_t direction(const IoOp* op) noexcept {
 
 int result(ssize_t r) noexcept { return r < 0 ? -errno : static_cast<int>(r); }
 
+/// What attempt() returns for connect(2)'s own EAGAIN (a Unix listener whose backlog is full): unlike
+/// EINPROGRESS nothing is under way, the socket stays unconnected and no event will say when there is room,
+/// so it is the operation's result (-EAGAIN), not a reason to park. Taken for "in progress", the first
+/// EPOLLOUT (an unconnected socket is writable) found SO_ERROR 0 and reported a connection to nothing.
+constexpr int k_connect_eagain = INT_MIN;
+
+/// attempt()'s result as the operation's.
+int outcome(int r) noexcept { return r == k_connect_eagain ? -EAGAIN : r; }
+
 /// Performs the operation's system call once, without blocking; -EAGAIN when it would block.
 int attempt(IoOp* op) noexcept {
     switch (op->m_kind) {
@@ -53,6 +63,7 @@ int attempt(IoOp* op) noexcept {
             }
             int r = ::connect(op->m_fd, op->m_addr, op->m_addrlen);
             if (r == 0) return 0;
+            if (errno == EAGAIN) return k_connect_eagain;
             return errno == EINPROGRESS ? -EAGAIN : -errno;
         }
         case IoOp::Kind::poll: {
@@ -112,6 +123,7 @@ public:
         if ((s.ready & dir) && !s.has_parked(dir)) {
             int r = attempt(op);
             if (r != -EAGAIN) {
+                r = outcome(r);
                 note_short(s, op, r);
                 op->m_res = r;
                 op->m_state = IoOp::done;
@@ -263,7 +275,7 @@ private:
                     if (r == -EAGAIN) {
                         s.ready &= ~dir;
                         blocked |= dir;
-                    } else {
+                    } else {  // (a parked connect only reads SO_ERROR: k_connect_eagain comes from submit)
                         note_short(s, op, r);
                         unpark(s, op);
                         complete(op, r);

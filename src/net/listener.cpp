@@ -20,9 +20,10 @@ using detail::IoOp;
 struct ListenerSocket::Acceptor {
     struct NextAwaiter final : detail::Waiter {
         Acceptor* m_acceptor;
+        int m_listen_fd;  // for the error: a close() that fails this wait may free the Acceptor before it resumes
         int m_fd = -1;
         int m_err = 0;
-        explicit NextAwaiter(Acceptor* a) noexcept : m_acceptor(a) {}
+        explicit NextAwaiter(Acceptor* a) noexcept : m_acceptor(a), m_listen_fd(a->m_op.m_fd) {}
         bool await_ready() const noexcept { return false; }
         template <detail::CorioPromise P>
         bool await_suspend(std::coroutine_handle<P> h) {
@@ -30,7 +31,7 @@ struct ListenerSocket::Acceptor {
         }
         int await_resume() const {
             if (m_fd >= 0) return m_fd;
-            if (m_err) throw IoError("accept", m_acceptor->m_op.m_fd, m_err);
+            if (m_err) throw IoError("accept", m_listen_fd, m_err);
             detail::throw_cancelled();
         }
         void cancel() noexcept override {

@@ -1,8 +1,11 @@
 // Unix-domain stream sockets.
 #include <corio/net/error.hpp>
 #include <corio/net/unix.hpp>
+#include <corio/time.hpp>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -15,12 +18,20 @@ Task<UnixStream> UnixStream::connect(std::string path) {
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) throw IoError("socket", -1, errno);
     UnixStream stream(fd);
-    try {
-        co_await corio::connect(fd, address.data(), address.size());
-    } catch (const IoError& e) {
-        throw ConnectError("cannot connect to " + path + ": " + std::strerror(e.code()), e.code());
+    // A listener whose backlog is full refuses a non-blocking connect with EAGAIN (epoll) and tells nobody
+    // when there is room again; a blocking connect (what io_uring does for us) waits for it. Do the same:
+    // try again after a pause that grows to 50 ms, until it connects, fails otherwise, or is cancelled.
+    for (auto pause = std::chrono::milliseconds(1);; pause = std::min(pause * 2, std::chrono::milliseconds(50))) {
+        int err = 0;
+        try {
+            co_await corio::connect(fd, address.data(), address.size());
+            co_return stream;
+        } catch (const IoError& e) {
+            err = e.code();
+        }
+        if (err != EAGAIN) throw ConnectError("cannot connect to " + path + ": " + std::strerror(err), err);
+        co_await corio::sleep(pause);
     }
-    co_return stream;
 }
 
 std::pair<UnixStream, UnixStream> UnixStream::pair() {

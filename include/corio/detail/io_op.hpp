@@ -67,7 +67,9 @@ struct IoAwaiter final : CancelHook {
     }
     R await_resume() const {
         if (m_op.m_res < 0) {
-            if (m_op.m_res == -ECANCELED && m_op.m_node->cancelled()) throw_cancelled();
+            // io_uring cancels an operation that a worker thread runs blocking (a Unix connect waiting for
+            // room in a full backlog, a read of a slow file) by interrupting it: -EINTR, not -ECANCELED.
+            if ((m_op.m_res == -ECANCELED || m_op.m_res == -EINTR) && m_op.m_node->cancelled()) throw_cancelled();
             throw_io_error(m_op.m_kind, m_op.m_fd, -m_op.m_res);
         }
         if constexpr (!std::is_void_v<R>) return static_cast<R>(m_op.m_res);

@@ -14,7 +14,8 @@ class UnixStream : public StreamSocket {
 public:
     using StreamSocket::StreamSocket;
 
-    /// Connects to the socket at `path` ('@name': the abstract namespace).
+    /// Connects to the socket at `path` ('@name': the abstract namespace). While the listener's backlog is
+    /// full it waits for room, as a blocking connect(2) does (wrap it in corio::timeout to bound that).
     /// Cancellation: the attempt is cancelled and the socket closed.
     /// Errors: ConnectError naming the path and reason (ENOENT, ECONNREFUSED...).
     ///
