@@ -99,6 +99,37 @@ TEST(Gather, CancellingTheCallerCancelsAllChildren) {
     EXPECT_TRUE(corio::run(body()));
 }
 
+// A child whose cleanup fails after the caller was cancelled: its error is the failure gather raises,
+// not the CancelledError of a sibling listed before it (which dropped the error without a trace).
+TEST(Gather, AChildFailingAfterTheCallerWasCancelledIsRaisedNotASiblingsCancellation) {
+    auto body = []() -> corio::Task<int> {
+        auto h = corio::spawn([]() -> corio::Task<void> {
+            std::vector<corio::Task<void>> ts;
+            ts.push_back(corio::sleep(1h));
+            ts.push_back([]() -> corio::Task<void> {
+                try {
+                    co_await corio::sleep(1h);
+                } catch (const corio::CancelledError&) {
+                    throw std::runtime_error("cleanup failed");
+                }
+            }());
+            ts.push_back(corio::sleep(1h));
+            co_await corio::gather(std::move(ts));
+        }());
+        co_await corio::yield();  // h is waiting in gather
+        h.cancel();
+        try {
+            co_await h;
+        } catch (const corio::CancelledError&) {
+            co_return 1;
+        } catch (const std::runtime_error& e) {
+            co_return std::string(e.what()) == "cleanup failed" ? 2 : 3;
+        }
+        co_return 4;
+    };
+    EXPECT_EQ(corio::run(corio::timeout(20s, body())), 2);
+}
+
 TEST(GatherSettled, ReturnsEveryOutcomeAndCancelsNothing) {
     auto body = []() -> corio::Task<std::vector<corio::Outcome<int>>> {
         std::vector<corio::Task<int>> ts;

@@ -6,6 +6,7 @@
 #include <vector>
 
 using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
 
 namespace {
 
@@ -113,6 +114,85 @@ TEST(TaskGroup, ChildrenCanBeAddedWhileJoining) {
         co_return sum;
     };
     EXPECT_EQ(corio::run(body()), 5);
+}
+
+// A child spawned once the group is cancelling (after a failure, or while the joiner is being cancelled)
+// is one of the siblings a failure cancels: left running, it would hold join() (and the failure) back
+// until it ended on its own.
+TEST(TaskGroup, AChildSpawnedAfterASiblingFailedIsCancelledToo) {
+    auto body = []() -> corio::Task<bool> {
+        int sum = 0;
+        corio::TaskGroup g;
+        g.spawn([]() -> corio::Task<void> {
+            throw std::runtime_error("boom");
+            co_return;
+        }());
+        co_await corio::yield();  // the child fails: the group is cancelling
+        g.spawn(add_after(&sum, 1, 1000 * 3600));
+        auto t0 = Clock::now();
+        bool raised = false;
+        try {
+            co_await corio::timeout(5s, g.join());
+        } catch (const corio::ExceptionGroup&) {
+            raised = true;
+        }
+        EXPECT_EQ(sum, 0);
+        co_return raised && Clock::now() - t0 < 2s;
+    };
+    EXPECT_TRUE(corio::run(body()));
+}
+
+TEST(TaskGroup, AChildSpawnedWhileTheJoinerIsBeingCancelledIsCancelledToo) {
+    auto body = []() -> corio::Task<bool> {
+        int sum = 0;
+        auto h = corio::spawn([](int* s) -> corio::Task<void> {
+            corio::TaskGroup g;
+            // Its cleanup starts follow-up work in the group, as a worker handing off its job may.
+            g.spawn([](corio::TaskGroup* grp, int* s) -> corio::Task<void> {
+                try {
+                    co_await corio::sleep(1h);
+                } catch (const corio::CancelledError&) {
+                    grp->spawn(add_after(s, 1, 3000));  // 3 s: bounds the test when it is not cancelled
+                    throw;
+                }
+            }(&g, s));
+            co_await g.join();
+        }(&sum));
+        co_await corio::sleep(2ms);
+        auto t0 = Clock::now();
+        h.cancel();
+        bool cancelled = false;
+        try {
+            co_await h;
+        } catch (const corio::CancelledError&) {
+            cancelled = true;
+        }
+        EXPECT_EQ(sum, 0);
+        co_return cancelled && Clock::now() - t0 < 2s;
+    };
+    EXPECT_TRUE(corio::run(body()));
+}
+
+// join() is woken when the last child ends; a task that runs before the joiner does may spawn another
+// child into the group. join() must wait for that one too, not return with it running.
+TEST(TaskGroup, JoinWaitsForAChildSpawnedBetweenTheLastChildsEndAndTheJoinersResumption) {
+    auto body = []() -> corio::Task<bool> {
+        int sum = 0;
+        corio::TaskGroup g;
+        g.spawn([]() -> corio::Task<void> { co_await corio::yield(); }());
+        // Ready queue: [child, other]. The child yields, `other` yields, the child ends (the joiner is
+        // queued behind `other`), then `other` resumes and spawns before the joiner runs.
+        auto other = corio::spawn([](corio::TaskGroup* grp, int* s) -> corio::Task<void> {
+            co_await corio::yield();
+            grp->spawn(add_after(s, 1, 5));
+        }(&g, &sum));
+        co_await g.join();
+        bool all_done = g.statistics().running == 0 && sum == 1;
+        co_await other;
+        co_await corio::sleep(20ms);  // lets a child join() left behind finish (else the group reports it)
+        co_return all_done;
+    };
+    EXPECT_TRUE(corio::run(body()));
 }
 
 TEST(TaskGroup, DestroyedWithoutJoinCancelsChildren) {

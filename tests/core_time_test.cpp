@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/test_support.hpp"
+
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -189,6 +191,39 @@ TEST(Timeout, CancellingTheCallerCancelsTheInnerTaskAndRaisesCancelledError) {
         co_return false;
     };
     EXPECT_TRUE(corio::run(body()));
+}
+
+// asyncio.timeout's rule: when the caller itself was cancelled, CancelledError wins even if the deadline
+// passed too. Here the deadline passes while the inner task is still cleaning up after the caller's
+// cancellation; a TimeoutError would let `catch (TimeoutError&) { co_return fallback; }` end a cancelled
+// task normally.
+TEST(Timeout, ACallerCancelledBeforeTheDeadlineGetsCancelledErrorEvenIfTheDeadlinePassesDuringCleanup) {
+    auto slow_cleanup = []() -> corio::Task<void> {
+        bool cancelled = false;
+        try {
+            co_await corio::sleep(1h);
+        } catch (const corio::CancelledError&) {
+            cancelled = true;
+        }
+        if (cancelled) {
+            co_await corio::shield([]() -> corio::Task<void> { co_await corio::sleep(60ms); }());
+            throw corio::CancelledError();
+        }
+    };
+    auto body = [&]() -> corio::Task<int> {
+        auto h = corio::spawn(corio::timeout(10ms, slow_cleanup()));
+        co_await corio::yield();  // h is now waiting in timeout()
+        h.cancel();
+        try {
+            co_await h;
+        } catch (const corio::CancelledError&) {
+            co_return 1;
+        } catch (const corio::TimeoutError&) {
+            co_return 2;
+        }
+        co_return 3;
+    };
+    EXPECT_EQ(corio_test::run_bounded(body()), 1);
 }
 
 TEST(Yield, LetsOtherTasksRunWithoutTheKernel) {

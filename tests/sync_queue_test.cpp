@@ -307,6 +307,45 @@ TEST(Queue, CancellingAWaitingGetLeavesTheQueueUnchanged) {
     run_bounded(body());
 }
 
+// The cancellation came first: close() must not turn it into a QueueClosedError, which a consumer loop
+// catches as its normal end (so a cancelled task would return as if the queue had simply ended).
+TEST(Queue, AWaitingGetCancelledBeforeCloseRaisesCancelledError) {
+    corio::Queue<int> q(2);
+    auto body = [&]() -> corio::Task<void> {
+        auto getter = corio::spawn(get_one(q));
+        co_await settle();
+        getter.cancel();
+        q.close();  // in the same turn, before the getter runs
+        EXPECT_THROW(co_await getter, corio::CancelledError);
+    };
+    run_bounded(body());
+}
+
+TEST(Queue, AWaitingPutCancelledBeforeCloseRaisesCancelledError) {
+    corio::Queue<int> q(1);
+    auto body = [&]() -> corio::Task<void> {
+        co_await q.put(1);
+        auto putter = corio::spawn(put_one(q, 2));
+        co_await settle();
+        putter.cancel();
+        q.close();
+        EXPECT_THROW(co_await putter, corio::CancelledError);
+        EXPECT_EQ(q.size(), 1u);
+    };
+    run_bounded(body());
+}
+
+TEST(Queue, AGetInACancelledTaskOnAClosedQueueRaisesCancelledError) {
+    corio::Queue<int> q(1);
+    q.close();
+    auto body = [&]() -> corio::Task<void> {
+        auto getter = corio::spawn(get_one(q));
+        getter.cancel();  // before it starts
+        EXPECT_THROW(co_await getter, corio::CancelledError);
+    };
+    run_bounded(body());
+}
+
 TEST(Queue, AGetThatReceivedItsValueBeforeCancellationReturnsIt) {
     corio::Queue<int> q(2);
     auto body = [&]() -> corio::Task<void> {

@@ -12,7 +12,8 @@ namespace corio {
 
 /// A set of child tasks that live within a scope. When a child fails, its siblings are cancelled; `join()`
 /// waits for every child and raises an ExceptionGroup holding every failure. A group must be joined before
-/// it is destroyed: a group destroyed with running children cancels them and reports the mistake.
+/// it is destroyed: a group destroyed with running children cancels them and reports the mistake. A child
+/// spawned while the group is cancelling (until join() returns) starts cancelled.
 ///
 /// Cancellation: cancelling the task in `join()` cancels every child, waits for them, and raises
 /// CancelledError. Errors: ExceptionGroup from join(). Thread safety: loop thread only.
@@ -37,6 +38,9 @@ public:
     template <class T>
     void spawn(Task<T> task) {
         auto child = detail::start_child(std::move(task), this);
+        // A group that is cancelling (a child failed, or cancel()) cancels newcomers too: else one started
+        // late, say from a sibling's cleanup, would run on and hold join() back.
+        if (m_cancelling) detail::cancel_node(&child.promise());
         child.h = {};  // the group owns it: freed when it finishes
         ++m_running;
         ++m_spawned;
@@ -61,10 +65,15 @@ public:
             m_group->m_waiter->m_resume = h;
             return m_group->park();
         }
-        void await_resume() { m_group->finish_join(); }
+        void await_resume() const noexcept {}
     };
     /// Waits until every child has finished; raises ExceptionGroup if any failed.
-    [[nodiscard]] JoinAwaiter join() noexcept { return JoinAwaiter{this}; }
+    [[nodiscard]] Task<void> join() {
+        // Woken when the last child ended; another task that ran first may have spawned one since, so
+        // look again (as asyncio's TaskGroup does): join() never returns with a child running.
+        while (m_running > 0) co_await JoinAwaiter{this};
+        finish_join();
+    }
 
     [[nodiscard]] Statistics statistics() const noexcept { return {m_running, m_spawned, m_failed}; }
 

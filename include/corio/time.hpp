@@ -79,7 +79,8 @@ struct YieldAwaiter {
 /// Runs `task` with a deadline: if it has not finished after `d`, it is cancelled, its cleanup runs, and
 /// TimeoutError is raised. A task that finishes anyway (ignoring the cancellation) returns its result.
 ///
-/// Cancellation: cancelling the caller cancels the task, waits for it, and raises CancelledError.
+/// Cancellation: cancelling the caller cancels the task, waits for it, and raises CancelledError (also when
+/// the deadline passed meanwhile).
 /// Errors: TimeoutError; anything the task raises. Thread safety: loop thread only.
 ///
 ///     auto body = co_await corio::timeout(2s, client.get(url));
@@ -90,8 +91,12 @@ template <class T>
     w.m_has_deadline = true;
     w.m_deadline_at = d <= Clock::duration::zero() ? Clock::time_point::min() : Clock::now() + d;
     co_await w;
-    if (w.m_timed_out && child.promise().m_exception && detail::is_cancellation(child.promise().m_exception))
+    if (w.m_timed_out && child.promise().m_exception && detail::is_cancellation(child.promise().m_exception)) {
+        // The deadline passed, but if the caller was cancelled too (before, or while the task cleaned up)
+        // its cancellation wins, as in asyncio: a TimeoutError could be caught and the cancellation lost.
+        if (w.m_parent && w.m_parent->cancelled()) detail::throw_cancelled();
         detail::throw_timeout(d);
+    }
     co_return child.promise().take();
 }
 

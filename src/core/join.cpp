@@ -62,7 +62,10 @@ void GroupAwaiter::child_done(TaskNode* child) noexcept {
     auto* p = static_cast<PromiseBase*>(child);
     --m_remaining;
     if (m_mode == Mode::all) {
-        if (!m_first && p->m_exception && !m_cancelling) {
+        // The first failure wins. Once the group is cancelling, the children's CancelledErrors are not
+        // failures; but a real error raised while the caller's cancellation unwinds them is (else the
+        // CancelledError of a sibling listed before it was raised, and the error dropped unseen).
+        if (!m_first && p->m_exception && (!m_cancelling || !is_cancellation(p->m_exception))) {
             m_first = p;
             cancel_all();
         }

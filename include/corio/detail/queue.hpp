@@ -18,6 +18,7 @@ template <class T>
 struct [[nodiscard]] QueueGet final : Waiter {
     Queue<T>* m_q;
     std::optional<T> m_value;
+    bool m_cancelled = false;  // cancelled before it got a value: CancelledError even if closed meanwhile
     explicit QueueGet(Queue<T>* q) noexcept : m_q(q) {}
     bool await_ready() const noexcept { return false; }
     template <CorioPromise P>
@@ -26,10 +27,11 @@ struct [[nodiscard]] QueueGet final : Waiter {
     }
     T await_resume() {
         if (m_value) return std::move(*m_value);
-        if (m_q->closed()) throw_queue_closed("get");
+        if (!m_cancelled && m_q->closed()) throw_queue_closed("get");
         throw_cancelled();
     }
     void cancel() noexcept override {
+        m_cancelled = true;
         m_q->m_getters.remove(this);
         t_loop->schedule(m_node);
     }
@@ -40,6 +42,7 @@ struct [[nodiscard]] QueuePut final : Waiter {
     Queue<T>* m_q;
     std::optional<T> m_value;  // emptied when handed over
     bool m_done = false;
+    bool m_cancelled = false;  // cancelled before its value got in: CancelledError even if closed meanwhile
     QueuePut(Queue<T>* q, T&& v) : m_q(q), m_value(std::move(v)) {}
     bool await_ready() const noexcept { return false; }
     template <CorioPromise P>
@@ -48,10 +51,11 @@ struct [[nodiscard]] QueuePut final : Waiter {
     }
     void await_resume() const {
         if (m_done) return;
-        if (m_q->closed()) throw_queue_closed("put");
+        if (!m_cancelled && m_q->closed()) throw_queue_closed("put");
         throw_cancelled();
     }
     void cancel() noexcept override {
+        m_cancelled = true;
         m_q->m_putters.remove(this);
         t_loop->schedule(m_node);
     }

@@ -17,7 +17,8 @@ namespace corio {
 /// get() still returns what is left, then raises QueueClosedError.
 ///
 /// Cancellation: a cancelled put() or get() leaves the queue untouched and raises CancelledError (a get
-/// that already received its value returns it). Errors: std::invalid_argument for capacity 0;
+/// that already received its value returns it; a put whose value got in returns), even if close() came
+/// after the cancellation. Errors: std::invalid_argument for capacity 0;
 /// QueueClosedError after close(). Thread safety: loop thread only.
 ///
 ///     corio::Queue<std::string> urls(100);
@@ -103,7 +104,10 @@ private:
     }
     bool start_get(detail::QueueGet<T>* g, detail::TaskNode* n, std::coroutine_handle<> h) {
         g->m_node = n;
-        if (n->cancelled()) return false;
+        if (n->cancelled()) {
+            g->m_cancelled = true;
+            return false;
+        }
         if (!m_items.empty()) {
             g->m_value.emplace(std::move(m_items.front()));
             m_items.pop_front();
@@ -118,7 +122,11 @@ private:
     }
     bool start_put(detail::QueuePut<T>* p, detail::TaskNode* n, std::coroutine_handle<> h) {
         p->m_node = n;
-        if (n->cancelled() || m_closed) return false;
+        if (n->cancelled()) {
+            p->m_cancelled = true;
+            return false;
+        }
+        if (m_closed) return false;
         if (m_items.size() < m_capacity || !m_getters.empty()) {
             try_put(std::move(*p->m_value));
             p->m_value.reset();
