@@ -2,6 +2,7 @@
 
 #include "client_pool.hpp"
 
+#include <corio/detail/node.hpp>
 #include <corio/http/client.hpp>
 #include <corio/net/error.hpp>
 
@@ -905,18 +906,14 @@ Task<bool> Exchange::read_stream(std::string& out) {
         failure = std::make_exception_ptr(NetworkError("the response was closed while its body was being read",
                                                        response.method(), response.url()));
         error = failure;
+    } else if (detail::is_cancellation(error)) {
+        // The cancelled receive may have taken bytes with it (io_uring): the body cannot go on.
+        failure = std::make_exception_ptr(
+            NetworkError("an earlier read of the body was cancelled: its connection is closed, the rest of the body "
+                         "is lost",
+                         response.method(), response.url()));
     } else {
-        try {
-            std::rethrow_exception(error);
-        } catch (const CancelledError&) {
-            // The cancelled receive may have taken bytes with it (io_uring): the body cannot go on.
-            failure = std::make_exception_ptr(
-                NetworkError("an earlier read of the body was cancelled: its connection is closed, the rest of the "
-                             "body is lost",
-                             response.method(), response.url()));
-        } catch (...) {
-            failure = error;
-        }
+        failure = error;
     }
     lease.reusable = false;
     lease.reset();
