@@ -13,6 +13,7 @@
 #include <cstring>
 #include <limits>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 using namespace corio::db::pg;
@@ -480,6 +481,46 @@ TEST_F(PgConn, HundredConcurrentQueriesFromTasksArePipelinedOnOneConnectionAndAn
     }());
     EXPECT_GE(stats.max_in_flight, 50u);  // they were in flight together, not one after another
     EXPECT_EQ(stats.queries, 100u);
+}
+
+/// The socket's TCP_CORK setting (libpq's socket, which the connection corks through its own descriptor).
+bool corked(PgConnection& c) {
+    int v = 0;
+    socklen_t len = sizeof v;
+    EXPECT_EQ(::getsockopt(PQsocket(c.native()), IPPROTO_TCP, TCP_CORK, &v, &len), 0);
+    return v != 0;
+}
+
+TEST_F(PgConn, PipelinedStatementsSentInOneTurnOverTcpLeaveTogetherAndTheSocketIsUncorkedAfter) {
+    auto stats = run_bounded([&]() -> Task<PgStatistics> {
+        auto c = co_await PgConnection::connect(tcp(), PgOptions{.pipeline = true});
+        // Two statements sent by tasks of one turn: the second corks the socket until the turn's end.
+        auto a = corio::spawn(c->exec("select 1"));
+        auto b = corio::spawn(c->exec("select 2"));
+        auto seen = corio::spawn([](PgConnection& conn) -> Task<bool> { co_return corked(conn); }(*c));
+        EXPECT_TRUE(co_await seen);
+        EXPECT_EQ((co_await a).get<std::int32_t>(0, 0), 1);
+        EXPECT_EQ((co_await b).get<std::int32_t>(0, 0), 2);
+        EXPECT_FALSE(corked(*c));
+        // Rounds of 16 at once: each is answered at once (a socket left corked would hold each round's
+        // statements for the kernel's 200 ms cork timer: 10 s in all).
+        auto start = std::chrono::steady_clock::now();
+        for (int round = 0; round < 50; ++round) {
+            std::vector<Task<std::int32_t>> tasks;
+            for (std::int32_t i = 0; i < 16; ++i)
+                tasks.push_back([](PgConnection& conn, std::int32_t n) -> Task<std::int32_t> {
+                    PgResult r = co_await conn.exec("select $1::int4 + 1", Params::of(n));
+                    co_return r.get<std::int32_t>(0, 0);
+                }(*c, round * 16 + i));
+            std::vector<std::int32_t> got = co_await corio::gather(std::move(tasks));
+            for (std::int32_t i = 0; i < 16; ++i) EXPECT_EQ(got[static_cast<std::size_t>(i)], round * 16 + i + 1);
+            EXPECT_FALSE(corked(*c));
+        }
+        EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+        co_return c->statistics();
+    }());
+    EXPECT_GE(stats.corked, 51u);  // the first turn, and each round's
+    EXPECT_EQ(stats.queries, 2u + 50u * 16u);
 }
 
 TEST_F(PgConn, WithoutPipeliningConcurrentQueriesWaitTheirTurn) {

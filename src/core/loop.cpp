@@ -244,6 +244,7 @@ void Loop::turn() {
     }
     t_running = nullptr;
     m_stats.resumes += static_cast<std::uint64_t>(n);
+    if (m_turn_end) run_turn_end();
     if (m_remote->m_head.load(std::memory_order_acquire)) drain_remote();
     fire_timers();
     if (m_head) {

@@ -82,6 +82,18 @@ struct TaskNode {
     [[nodiscard]] bool done() const noexcept { return (m_flags & k_done) != 0; }
 };
 
+/// Work a layer defers to the end of the loop's current batch of resumptions, before the loop asks the kernel
+/// for I/O: a connection that corked its socket while several tasks sent statements pushes them out in one
+/// segment there. Registered with LoopCore::at_turn_end; the owner unlinks it (cancel_turn_end) before dying.
+struct TurnEndHook {
+    TurnEndHook* m_turn_next = nullptr;
+    bool m_turn_linked = false;
+    virtual void turn_end() noexcept = 0;
+
+protected:
+    ~TurnEndHook() = default;
+};
+
 /// The part of the loop that awaiters use inline: the ready queue and the cooperative budget.
 struct LoopCore {
     TaskNode* m_head = nullptr;
@@ -89,6 +101,36 @@ struct LoopCore {
     int m_budget = 0;  // operations that may complete without suspending before a forced yield
     int m_offloaded = 0;  // thread-pool jobs of this loop not yet handed back (the loop may spin for them)
     std::uint64_t m_id = 0;  // unique per run() in the process (loops reuse stack addresses; ids do not)
+    TurnEndHook* m_turn_end = nullptr;  // hooks to run when the current batch of resumptions ends
+
+    /// Runs `h->turn_end()` once at the end of the current batch (nothing if it is already registered).
+    void at_turn_end(TurnEndHook* h) noexcept {
+        if (h->m_turn_linked) return;
+        h->m_turn_linked = true;
+        h->m_turn_next = m_turn_end;
+        m_turn_end = h;
+    }
+    /// Unregisters `h` without running it.
+    void cancel_turn_end(TurnEndHook* h) noexcept {
+        if (!h->m_turn_linked) return;
+        for (TurnEndHook** p = &m_turn_end; *p; p = &(*p)->m_turn_next) {
+            if (*p == h) {
+                *p = h->m_turn_next;
+                break;
+            }
+        }
+        h->m_turn_linked = false;
+        h->m_turn_next = nullptr;
+    }
+    /// Runs (and unregisters) every registered hook.
+    void run_turn_end() noexcept {
+        while (TurnEndHook* h = m_turn_end) {
+            m_turn_end = h->m_turn_next;
+            h->m_turn_next = nullptr;
+            h->m_turn_linked = false;
+            h->turn_end();
+        }
+    }
 
     void schedule(TaskNode* n) noexcept {
         if (n->m_flags & k_queued) return;

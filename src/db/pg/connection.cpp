@@ -29,7 +29,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -304,9 +307,38 @@ PgConnection::PgConnection(PGconn* conn, int fd, PgOptions options, std::string 
     : m_conn(conn), m_fd(fd), m_options(options), m_where(std::move(where)), m_link(std::make_shared<ReaderLink>()) {
     m_link->conn = this;
     PQsetNoticeReceiver(m_conn, &PgConnection::on_notice, this);
+    m_corker.conn = this;
+    sockaddr_storage a{};
+    socklen_t len = sizeof a;
+    m_tcp = ::getsockname(m_fd, reinterpret_cast<sockaddr*>(&a), &len) == 0 &&
+            (a.ss_family == AF_INET || a.ss_family == AF_INET6);
 }
 
-PgConnection::~PgConnection() { close(); }
+PgConnection::~PgConnection() {
+    if (detail::t_loop) detail::t_loop->cancel_turn_end(&m_corker);
+    close();
+}
+
+void PgConnection::note_send() noexcept {
+    if (!m_options.pipeline || !m_tcp || !detail::t_loop) return;
+    if (!m_sent_in_turn) {
+        m_sent_in_turn = true;
+        detail::t_loop->at_turn_end(&m_corker);
+    } else if (!m_corked) {
+        int on = 1;
+        m_corked = ::setsockopt(m_fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on) == 0;
+        if (m_corked) ++m_stats.corked;
+    }
+}
+
+void PgConnection::Corker::turn_end() noexcept {
+    PgConnection* c = conn;
+    c->m_sent_in_turn = false;
+    if (!c->m_corked) return;
+    c->m_corked = false;
+    int off = 0;
+    if (c->m_fd >= 0) ::setsockopt(c->m_fd, IPPROTO_TCP, TCP_CORK, &off, sizeof off);  // pushes what is queued
+}
 
 void PgConnection::on_notice(void* self, const PGresult* notice) noexcept {
     // An idle session's FATAL (a server shutting down) arrives as a notice: keep it to explain the break.
@@ -733,6 +765,7 @@ void PgConnection::send(Request& r, std::string_view sql, const Params* params, 
         r.statement = st->id;
     }
 
+    note_send();
     bool ok = true;
     if (!m_deallocate.empty()) {  // in a segment of their own: a statement already gone must not fail ours
         for (const std::string& name : m_deallocate) {

@@ -119,6 +119,7 @@ struct PgStatistics {
     std::uint64_t evicted = 0;        ///< statements deallocated to make room
     std::uint64_t cancels_sent = 0;   ///< cancel requests sent to the server
     std::uint64_t notifications = 0;  ///< notifications received
+    std::uint64_t corked = 0;         ///< loop turns whose statements left corked together (pipelining, TCP)
     std::size_t cached = 0;           ///< prepared statements now
     std::size_t in_flight = 0;        ///< queries sent and not yet answered
     std::size_t max_in_flight = 0;    ///< the most at once
@@ -342,6 +343,20 @@ private:
     std::string m_sql;  // scratch: a NUL-terminated copy of SQL for libpq
 
     PgStatistics m_stats;
+
+    // Pipelining over TCP: the first statement of a loop turn goes out at once; when a second one follows in
+    // the same turn the socket is corked (TCP_CORK), and uncorked when the turn's batch of resumptions ends,
+    // so that the statements tasks sent during the turn leave in one segment (libpq 15 writes each Sync with
+    // its own send(): uncorked, each is a loopback transmission that wakes the server).
+    struct Corker final : detail::TurnEndHook {
+        PgConnection* conn = nullptr;
+        void turn_end() noexcept override;
+    };
+    void note_send() noexcept;
+    Corker m_corker;
+    bool m_tcp = false;           // the socket is TCP (corking applies)
+    bool m_sent_in_turn = false;  // a statement went out in this turn (the corker is registered)
+    bool m_corked = false;
 };
 
 }  // namespace corio::db::pg
