@@ -130,6 +130,34 @@ TEST(Gather, AChildFailingAfterTheCallerWasCancelledIsRaisedNotASiblingsCancella
     EXPECT_EQ(corio::run(corio::timeout(20s, body())), 2);
 }
 
+TEST(WhenAny, AChildFailingAfterTheCallerWasCancelledIsRaisedNotTheFirstOnesCancellation) {
+    auto body = []() -> corio::Task<int> {
+        auto h = corio::spawn([]() -> corio::Task<void> {
+            std::vector<corio::Task<void>> ts;
+            ts.push_back(corio::sleep(1h));  // cancelled first, it ends first, with CancelledError
+            ts.push_back([]() -> corio::Task<void> {
+                try {
+                    co_await corio::sleep(1h);
+                } catch (const corio::CancelledError&) {
+                    throw std::runtime_error("cleanup failed");
+                }
+            }());
+            (void)co_await corio::when_any(std::move(ts));
+        }());
+        co_await corio::yield();  // h is waiting in when_any
+        h.cancel();
+        try {
+            co_await h;
+        } catch (const corio::CancelledError&) {
+            co_return 1;
+        } catch (const std::runtime_error& e) {
+            co_return std::string(e.what()) == "cleanup failed" ? 2 : 3;
+        }
+        co_return 4;
+    };
+    EXPECT_EQ(corio::run(corio::timeout(20s, body())), 2);
+}
+
 TEST(GatherSettled, ReturnsEveryOutcomeAndCancelsNothing) {
     auto body = []() -> corio::Task<std::vector<corio::Outcome<int>>> {
         std::vector<corio::Task<int>> ts;

@@ -101,7 +101,8 @@ struct WhenAny<void> {
 /// Runs the tasks concurrently; the first to finish wins (its value is returned, or its exception
 /// rethrown), the others are cancelled and awaited.
 ///
-/// Cancellation: cancelling the caller cancels every task and waits for them.
+/// Cancellation: cancelling the caller cancels every task and waits for them; CancelledError, unless a task
+/// raised another error while being cancelled (that error is raised, as gather does).
 /// Errors: std::invalid_argument for no tasks; the winner's exception.
 template <class T>
 [[nodiscard]] Task<WhenAny<T>> when_any(std::vector<Task<T>> tasks) {

@@ -73,6 +73,11 @@ void GroupAwaiter::child_done(TaskNode* child) noexcept {
         if (!m_first) {
             m_first = p;
             cancel_all();
+        } else if (m_cancelling && p->m_exception && m_first->m_exception && is_cancellation(m_first->m_exception) &&
+                   !is_cancellation(p->m_exception)) {
+            // The first to end did so by the caller's cancellation: a real error a sibling raised while that
+            // cancellation unwound it is raised instead (as gather does), not dropped unseen.
+            m_first = p;
         }
     }
     if (m_remaining == 0 && m_parent) t_loop->wake(m_parent);
