@@ -689,13 +689,8 @@ Task<void> send_request(Connection& c, std::string_view rest, std::uint64_t& sen
         co_await c.tls->write_all(c.wbuf);
         if (!rest.empty()) co_await c.tls->write_all(rest);
     } else {
-        for (std::string_view part : {std::string_view(c.wbuf), rest}) {
-            while (!part.empty()) {
-                std::size_t n = co_await c.tcp.write(std::as_bytes(std::span<const char>(part.data(), part.size())));
-                sent += n;
-                part.remove_prefix(n);
-            }
-        }
+        for (std::string_view part : {std::string_view(c.wbuf), rest})
+            co_await c.tcp.write_all(std::as_bytes(std::span<const char>(part.data(), part.size())), sent);
     }
 }
 

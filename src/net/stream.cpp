@@ -57,6 +57,14 @@ Task<void> StreamSocket::write_all(std::span<const std::byte> buf) {
     while (sent < buf.size()) sent += co_await corio::send(m_fd, buf.data() + sent, buf.size() - sent);
 }
 
+Task<void> StreamSocket::write_all(std::span<const std::byte> buf, std::uint64_t& sent) {
+    while (!buf.empty()) {
+        std::size_t n = co_await corio::send(m_fd, buf.data(), buf.size());
+        sent += n;
+        buf = buf.subspan(n);
+    }
+}
+
 Task<void> StreamSocket::write_all(std::string_view text) {
     return write_all(std::as_bytes(std::span<const char>(text.data(), text.size())));
 }

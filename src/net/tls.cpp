@@ -252,11 +252,7 @@ Task<void> send_pending(State& s, bool wait = true) {
             budget -= std::min(budget, static_cast<std::size_t>(n));
             // Counted send by send: after a failure raw_bytes_sent tells whether anything reached the peer.
             std::span<const std::byte> chunk(s.out(), static_cast<std::size_t>(n));
-            while (!chunk.empty()) {
-                std::size_t sent = co_await s.tcp.write(chunk);
-                s.stats.raw_bytes_sent += sent;
-                chunk = chunk.subspan(sent);
-            }
+            co_await s.tcp.write_all(chunk, s.stats.raw_bytes_sent);
         }
     } catch (const CancelledError&) {
         s.send_broken = true;

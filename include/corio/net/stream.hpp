@@ -6,6 +6,7 @@
 #include <corio/task.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <string_view>
 
@@ -77,6 +78,9 @@ public:
     ///     co_await stream.write_all("hello\n");
     [[nodiscard]] Task<void> write_all(std::span<const std::byte> buf);
     [[nodiscard]] Task<void> write_all(std::string_view text);
+    /// As write_all, adding each send's bytes to `sent` as they go: after a failure or a cancellation,
+    /// `sent` tells how much reached the socket (whether the peer may have seen part of a request).
+    [[nodiscard]] Task<void> write_all(std::span<const std::byte> buf, std::uint64_t& sent);
 
     /// Ends one or both directions (shutdown(2)): after Shutdown::write the peer reads end of stream.
     /// Errors: IoError (ENOTCONN).
