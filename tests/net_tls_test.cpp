@@ -505,6 +505,49 @@ TEST_F(Tls, ClosingAStreamEndsTheReadAndTheWritePendingOnIt) {
     EXPECT_EQ(corio_test::run_bounded(body()), "TLS stream is closed");
 }
 
+TEST_F(Tls, DestroyingAStreamWithAReadAndAWritePendingEndsThemSafely) {
+    // Before: the pending operations used the freed stream when they resumed (heap-use-after-free).
+    auto server_ctx = server_with(good);
+    auto client_ctx = trusting_client();
+    std::string big(16 << 20, 'x');  // more than the socket buffers hold while the server does not read
+    auto body = [&]() -> Task<int> {
+        auto listener = TcpListener::bind("127.0.0.1:0");
+        auto address = listener.local_address();
+        corio::Event client_done;
+        auto server = [&]() -> Task<void> {
+            TlsStream tls = co_await TlsStream::accept(co_await listener.accept(), server_ctx);
+            co_await client_done.wait();
+        };
+        auto client = [&]() -> Task<int> {
+            auto tls = std::make_unique<TlsStream>(
+                co_await TlsStream::connect(co_await TcpStream::connect(address), client_ctx, "localhost"));
+            auto failed = [](Task<void> op) -> Task<bool> {
+                try {
+                    co_await std::move(op);
+                } catch (const std::exception&) {
+                    co_return true;
+                }
+                co_return false;
+            };
+            auto reader = corio::spawn(failed([](TlsStream& t) -> Task<void> {
+                std::array<std::byte, 64> buf;
+                co_await t.read_exact(buf);
+            }(*tls)));
+            auto writer = corio::spawn(failed(tls->write_all(big)));
+            co_await corio::sleep(50ms);  // both parked: nothing to read, no room to write
+            EXPECT_FALSE(reader.done());
+            EXPECT_FALSE(writer.done());
+            tls.reset();
+            int failures = (co_await reader ? 1 : 0) + (co_await writer ? 1 : 0);
+            client_done.set();
+            co_return failures;
+        };
+        auto [_, failures] = co_await corio::gather(server(), client());
+        co_return failures;
+    };
+    EXPECT_EQ(corio_test::run_bounded(body()), 2);
+}
+
 TEST_F(Tls, AHandshakeWithASilentPeerIsBoundedByTheCallersTimeout) {
     auto client_ctx = trusting_client();
     auto body = [&]() -> Task<bool> {

@@ -202,7 +202,7 @@ void load_identity(SSL_CTX* ctx, const std::string& cert_file, const std::string
                        errors_text());
 }
 
-State& usable(const std::unique_ptr<State>& p) {
+State& usable(const std::shared_ptr<State>& p) {
     if (!p || p->closed) throw TlsError("TLS stream is closed");
     if (!p->failure.empty()) throw TlsError(p->failure, p->failure_verify);
     return *p;
@@ -364,8 +364,20 @@ ssl_ctx_st* TlsContext::native_handle() const noexcept { return m_impl ? m_impl-
 TlsStream::TlsStream() noexcept = default;
 TlsStream::TlsStream(std::unique_ptr<State> state) noexcept : m_state(std::move(state)) {}
 TlsStream::TlsStream(TlsStream&&) noexcept = default;
-TlsStream& TlsStream::operator=(TlsStream&&) noexcept = default;
-TlsStream::~TlsStream() = default;
+TlsStream& TlsStream::operator=(TlsStream&& o) noexcept {
+    if (this != &o) {
+        end_pending();
+        m_state = std::move(o.m_state);
+    }
+    return *this;
+}
+TlsStream::~TlsStream() { end_pending(); }
+
+void TlsStream::end_pending() noexcept {
+    // A read or write still in progress holds the state (each keeps its own reference): closing ends it with
+    // "TLS stream is closed" or the socket's error, and the state goes with it.
+    if (m_state && (m_state->reading || m_state->writing)) close();
+}
 
 Task<TlsStream> TlsStream::connect(TcpStream tcp, TlsContext context, std::string server_name) {
     if (!context.valid()) throw std::invalid_argument("TlsStream::connect: empty TlsContext");
@@ -423,8 +435,10 @@ Task<TlsStream> TlsStream::accept(TcpStream tcp, TlsContext context) {
 
 // ---- TlsStream: data ----
 
-Task<std::size_t> TlsStream::read(std::span<std::byte> buf) {
-    State& s = usable(m_state);
+Task<std::size_t> TlsStream::read(std::span<std::byte> buf) { return read_on(m_state, buf); }
+
+Task<std::size_t> TlsStream::read_on(std::shared_ptr<State> keep, std::span<std::byte> buf) {
+    State& s = usable(keep);
     Busy busy(s.reading, "TlsStream::read: another read is in progress on this stream");
     for (;;) {
         if (s.eof || buf.empty()) co_return 0;
@@ -463,16 +477,18 @@ Task<std::size_t> TlsStream::read(std::span<std::byte> buf) {
 }
 
 Task<void> TlsStream::read_exact(std::span<std::byte> buf) {
+    std::shared_ptr<State> keep = m_state;  // the stream may be destroyed meanwhile (see ~TlsStream)
     std::size_t got = 0;
     while (got < buf.size()) {
-        std::size_t n = co_await read(buf.subspan(got));
+        std::size_t n = co_await read_on(keep, buf.subspan(got));
         if (n == 0) throw IncompleteReadError(got, buf.size());
         got += n;
     }
 }
 
 Task<void> TlsStream::write_all(std::span<const std::byte> buf) {
-    State& s = usable(m_state);
+    std::shared_ptr<State> keep = m_state;  // the stream may be destroyed meanwhile (see ~TlsStream)
+    State& s = usable(keep);
     Busy busy(s.writing, "TlsStream::write_all: another write is in progress on this stream");
     try {
         for (std::size_t done = 0; done < buf.size();) {
@@ -498,7 +514,8 @@ Task<void> TlsStream::write_all(std::string_view text) {
 }
 
 Task<void> TlsStream::shutdown() {
-    State& s = usable(m_state);
+    std::shared_ptr<State> keep = m_state;  // the stream may be destroyed meanwhile (see ~TlsStream)
+    State& s = usable(keep);
     Busy busy(s.writing, "TlsStream::shutdown: a write is in progress on this stream");
     if (s.shutdown_sent) co_return;
     ERR_clear_error();

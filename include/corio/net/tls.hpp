@@ -169,7 +169,9 @@ public:
     ///
     ///     co_await tls.shutdown();
     [[nodiscard]] Task<void> shutdown();
-    /// Closes the socket without close_notify. Idempotent.
+    /// Closes the socket without close_notify: a read or write in progress ends with an error. Idempotent.
+    /// Destroying (or assigning to) a stream with a read or write in progress closes it the same way; the
+    /// operation keeps what it uses alive until it ends.
     void close() noexcept;
 
     /// The protocol chosen through ALPN ("h2", "http/1.1"), empty when none was.
@@ -198,7 +200,9 @@ public:
 
 private:
     explicit TlsStream(std::unique_ptr<State> state) noexcept;
-    std::unique_ptr<State> m_state;
+    static Task<std::size_t> read_on(std::shared_ptr<State> keep, std::span<std::byte> buf);
+    void end_pending() noexcept;
+    std::shared_ptr<State> m_state;  // shared with the operations in progress (see ~TlsStream)
 };
 
 }  // namespace corio::net
