@@ -391,6 +391,42 @@ TEST_P(FsFile, AMovedFileIsClosedOnceByItsLastOwner) {
     EXPECT_EQ(::fcntl(fd, F_GETFD), -1);  // the destructor closed it
 }
 
+TEST_P(FsFile, AFileClosedOrDestroyedWhileAReadIsInFlightLetsTheReadFinishThenClosesIt) {
+    // Before: the read's next system call used the freed File (heap-use-after-free under ASan) or, once
+    // closed, a descriptor number another open may have reused. A FIFO makes the read short, then wait.
+    std::string p = path("fifo");
+    ASSERT_EQ(::mkfifo(p.c_str(), 0600), 0) << std::strerror(errno);
+    int writer = ::open(p.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);  // opening for reading then does not wait
+    ASSERT_GE(writer, 0) << std::strerror(errno);
+    for (bool destroy : {true, false}) {
+        std::string got;
+        run([](std::string p, int writer, bool destroy, std::string* got) -> corio::Task<void> {
+            auto f = std::make_unique<fs::File>(co_await fs::File::open(p, "r"));
+            int fd = f->fd();
+            std::string buf(10, '\0');
+            auto reader = corio::spawn([](fs::File& file, std::string& b) -> corio::Task<std::size_t> {
+                co_return co_await file.read(bytes_of(b));
+            }(*f, buf));
+            co_await corio::sleep(20ms);  // the read waits: the FIFO is empty
+            if (destroy) {
+                f.reset();
+            } else {
+                co_await f->close();
+                EXPECT_FALSE(f->is_open());
+            }
+            EXPECT_GE(::fcntl(fd, F_GETFD), 0);  // still open: the read holds it
+            EXPECT_EQ(::write(writer, "abcd", 4), 4);  // a short read: the read goes on for the rest
+            co_await corio::sleep(20ms);
+            EXPECT_EQ(::write(writer, "efghij", 6), 6);
+            EXPECT_EQ(co_await reader, 10u);
+            *got = buf;
+            EXPECT_EQ(::fcntl(fd, F_GETFD), -1);  // the read, the last user, closed it
+        }(p, writer, destroy, &got));
+        EXPECT_EQ(got, "abcdefghij") << (destroy ? "destroyed" : "closed");
+    }
+    ::close(writer);
+}
+
 TEST_P(FsFile, OperationsOnAClosedFileRaiseEbadf) {
     std::string p = path("closed.txt");
     spit(p, "c");

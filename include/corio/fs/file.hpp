@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -63,8 +64,9 @@ struct OpenMode {
 /// Cancellation: for every operation below, a cancelled wait raises CancelledError; an operation the kernel
 /// (or a worker thread) had already started may still complete, and its effect stands (a write may have
 /// written part of the data). The File stays usable.
-/// Errors: FileError with the path and errno. Thread safety: one loop thread at a time; close() must not
-/// race with operations in flight.
+/// Errors: FileError with the path and errno. Thread safety: one loop thread at a time.
+/// Closing or destroying a File while operations on it are in flight is safe: they run to their end (each
+/// holds the descriptor), and the last one to end closes it.
 ///
 ///     auto f = co_await fs::File::open("/var/log/app.log", "r");
 ///     std::vector<std::byte> block(1 << 20);
@@ -118,23 +120,31 @@ public:
     /// `data_only`.
     [[nodiscard]] Task<void> fsync(bool data_only = false);
     /// Closes the file; close(2)'s error (EIO on a network file system, say) is raised. The File is closed
-    /// afterwards whatever happens, even when the wait is cancelled. Does nothing when it is not open.
+    /// afterwards whatever happens, even when the wait is cancelled. Does nothing when it is not open. With
+    /// operations in flight, the last of them closes the descriptor when it ends (close(2)'s error unseen).
     [[nodiscard]] Task<void> close();
 
-    /// True while the file is open.
-    [[nodiscard]] bool is_open() const noexcept { return m_fd >= 0; }
+    /// True while the file is open (not closed, nor being closed).
+    [[nodiscard]] bool is_open() const noexcept { return m_shared && m_shared->fd >= 0 && !m_shared->closing; }
     /// The descriptor (-1 when closed); the File still owns it.
-    [[nodiscard]] int fd() const noexcept { return m_fd; }
+    [[nodiscard]] int fd() const noexcept { return is_open() ? m_shared->fd : -1; }
     /// The path it was opened with.
-    [[nodiscard]] const std::string& path() const noexcept { return m_path; }
+    [[nodiscard]] const std::string& path() const noexcept;
+
+    /// What a File and its operations in flight share.
+    struct Shared {
+        int fd = -1;
+        std::string path;
+        bool writable = false;
+        int ops = 0;           // operations in flight
+        bool closing = false;  // closed or destroyed while operations were in flight: the last one closes fd
+    };
 
 private:
-    File(int fd, std::string path, bool writable) noexcept : m_fd(fd), m_path(std::move(path)), m_writable(writable) {}
-    void check_open(const char* op) const;
+    explicit File(std::shared_ptr<Shared> s) noexcept : m_shared(std::move(s)) {}
+    void release() noexcept;
 
-    int m_fd = -1;
-    std::string m_path;
-    bool m_writable = false;
+    std::shared_ptr<Shared> m_shared;
 };
 
 }  // namespace corio::fs
