@@ -101,6 +101,20 @@ TEST(Gather, CancellingTheCallerCancelsAllChildren) {
 
 // A child whose cleanup fails after the caller was cancelled: its error is the failure gather raises,
 // not the CancelledError of a sibling listed before it (which dropped the error without a trace).
+/// Cancels `h` and tells how it ended: 1 CancelledError, 2 runtime_error("cleanup failed"), 3 another
+/// runtime_error, 4 no error.
+static corio::Task<int> cancel_and_see(corio::JoinHandle<void>& h) {
+    h.cancel();
+    try {
+        co_await h;
+    } catch (const corio::CancelledError&) {
+        co_return 1;
+    } catch (const std::runtime_error& e) {
+        co_return std::string(e.what()) == "cleanup failed" ? 2 : 3;
+    }
+    co_return 4;
+}
+
 TEST(Gather, AChildFailingAfterTheCallerWasCancelledIsRaisedNotASiblingsCancellation) {
     auto body = []() -> corio::Task<int> {
         auto h = corio::spawn([]() -> corio::Task<void> {
@@ -117,15 +131,7 @@ TEST(Gather, AChildFailingAfterTheCallerWasCancelledIsRaisedNotASiblingsCancella
             co_await corio::gather(std::move(ts));
         }());
         co_await corio::yield();  // h is waiting in gather
-        h.cancel();
-        try {
-            co_await h;
-        } catch (const corio::CancelledError&) {
-            co_return 1;
-        } catch (const std::runtime_error& e) {
-            co_return std::string(e.what()) == "cleanup failed" ? 2 : 3;
-        }
-        co_return 4;
+        co_return co_await cancel_and_see(h);
     };
     EXPECT_EQ(corio::run(corio::timeout(20s, body())), 2);
 }
@@ -145,15 +151,7 @@ TEST(WhenAny, AChildFailingAfterTheCallerWasCancelledIsRaisedNotTheFirstOnesCanc
             (void)co_await corio::when_any(std::move(ts));
         }());
         co_await corio::yield();  // h is waiting in when_any
-        h.cancel();
-        try {
-            co_await h;
-        } catch (const corio::CancelledError&) {
-            co_return 1;
-        } catch (const std::runtime_error& e) {
-            co_return std::string(e.what()) == "cleanup failed" ? 2 : 3;
-        }
-        co_return 4;
+        co_return co_await cancel_and_see(h);
     };
     EXPECT_EQ(corio::run(corio::timeout(20s, body())), 2);
 }

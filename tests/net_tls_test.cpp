@@ -10,6 +10,7 @@
 #include <openssl/x509_vfy.h>
 
 #include <array>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -455,97 +456,71 @@ TEST_F(Tls, AWriteCancelledMidTransferBreaksTheStream) {
 // close() from a third task while a read waits for records and a write waits for room in the socket: both
 // end with an error (their receive and send were cancelled or failed, not left writing into the stream's
 // buffers), and every later operation says the stream is closed. ASan watches the buffers.
-TEST_F(Tls, ClosingAStreamEndsTheReadAndTheWritePendingOnIt) {
-    auto server_ctx = server_with(good);
-    auto client_ctx = trusting_client();
-    std::string big(16 << 20, 'x');  // more than the socket buffers hold while the server does not read
-    auto body = [&]() -> Task<std::string> {
-        auto listener = TcpListener::bind("127.0.0.1:0");
-        auto address = listener.local_address();
-        corio::Event client_done;
-        auto server = [&]() -> Task<void> {
-            TlsStream tls = co_await TlsStream::accept(co_await listener.accept(), server_ctx);
-            co_await client_done.wait();
-        };
-        auto client = [&]() -> Task<std::string> {
-            TlsStream tls = co_await TlsStream::connect(co_await TcpStream::connect(address), client_ctx, "localhost");
-            auto failure = [](Task<void> op) -> Task<std::string> {
-                try {
-                    co_await std::move(op);
-                } catch (const std::exception& e) {
-                    co_return e.what();
-                }
-                co_return "(none)";
-            };
-            auto reader = corio::spawn(failure([](TlsStream& tls) -> Task<void> {
-                std::array<std::byte, 64> buf;
-                (void)co_await tls.read(buf);
-            }(tls)));
-            auto writer = corio::spawn(failure(tls.write_all(big)));
-            co_await corio::sleep(50ms);  // both parked: nothing to read, no room to write
-            EXPECT_FALSE(reader.done());
-            EXPECT_FALSE(writer.done());
-            tls.close();
-            std::string read_error = co_await reader;
-            std::string write_error = co_await writer;
-            EXPECT_NE(read_error, "(none)");
-            EXPECT_NE(write_error, "(none)");
-            std::string later;
-            try {
-                co_await tls.write_all("more");
-            } catch (const TlsError& e) {
-                later = e.what();
-            }
-            client_done.set();
-            co_return later;
-        };
-        auto [_, later] = co_await corio::gather(server(), client());
-        co_return later;
+/// Parks a read and a write on a client stream (nothing to read; more to write than the socket buffers hold
+/// while the server does not read), then calls `end(stream)`; returns how many of the two failed once they
+/// ended, and what `then(stream)` returned after that.
+Task<std::pair<int, std::string>> park_a_read_and_a_write_then(TlsContext server_ctx, TlsContext client_ctx,
+                                                                void (*end)(std::unique_ptr<TlsStream>&),
+                                                                Task<std::string> (*then)(std::unique_ptr<TlsStream>&)) {
+    std::string big(16 << 20, 'x');
+    auto listener = TcpListener::bind("127.0.0.1:0");
+    auto address = listener.local_address();
+    corio::Event client_done;
+    auto server = [&]() -> Task<void> {
+        TlsStream tls = co_await TlsStream::accept(co_await listener.accept(), server_ctx);
+        co_await client_done.wait();
     };
-    EXPECT_EQ(corio_test::run_bounded(body()), "TLS stream is closed");
+    auto client = [&]() -> Task<std::pair<int, std::string>> {
+        auto tls = std::make_unique<TlsStream>(
+            co_await TlsStream::connect(co_await TcpStream::connect(address), client_ctx, "localhost"));
+        auto failed = [](Task<void> op) -> Task<int> {
+            try {
+                co_await std::move(op);
+            } catch (const std::exception&) {
+                co_return 1;
+            }
+            co_return 0;
+        };
+        auto reader = corio::spawn(failed([](TlsStream& t) -> Task<void> {
+            std::array<std::byte, 64> buf;
+            co_await t.read_exact(buf);
+        }(*tls)));
+        auto writer = corio::spawn(failed(tls->write_all(big)));
+        co_await corio::sleep(50ms);  // both parked
+        EXPECT_FALSE(reader.done());
+        EXPECT_FALSE(writer.done());
+        end(tls);
+        int failures = co_await reader;
+        failures += co_await writer;
+        std::string after = co_await then(tls);
+        client_done.set();
+        co_return std::pair{failures, after};
+    };
+    auto [_, result] = co_await corio::gather(server(), client());
+    co_return result;
+}
+
+TEST_F(Tls, ClosingAStreamEndsTheReadAndTheWritePendingOnIt) {
+    auto [failures, later] = corio_test::run_bounded(park_a_read_and_a_write_then(
+        server_with(good), trusting_client(), [](std::unique_ptr<TlsStream>& tls) { tls->close(); },
+        [](std::unique_ptr<TlsStream>& tls) -> Task<std::string> {
+            try {
+                co_await tls->write_all("more");
+            } catch (const TlsError& e) {
+                co_return e.what();
+            }
+            co_return "(none)";
+        }));
+    EXPECT_EQ(failures, 2);
+    EXPECT_EQ(later, "TLS stream is closed");
 }
 
 TEST_F(Tls, DestroyingAStreamWithAReadAndAWritePendingEndsThemSafely) {
-    // Before: the pending operations used the freed stream when they resumed (heap-use-after-free).
-    auto server_ctx = server_with(good);
-    auto client_ctx = trusting_client();
-    std::string big(16 << 20, 'x');  // more than the socket buffers hold while the server does not read
-    auto body = [&]() -> Task<int> {
-        auto listener = TcpListener::bind("127.0.0.1:0");
-        auto address = listener.local_address();
-        corio::Event client_done;
-        auto server = [&]() -> Task<void> {
-            TlsStream tls = co_await TlsStream::accept(co_await listener.accept(), server_ctx);
-            co_await client_done.wait();
-        };
-        auto client = [&]() -> Task<int> {
-            auto tls = std::make_unique<TlsStream>(
-                co_await TlsStream::connect(co_await TcpStream::connect(address), client_ctx, "localhost"));
-            auto failed = [](Task<void> op) -> Task<bool> {
-                try {
-                    co_await std::move(op);
-                } catch (const std::exception&) {
-                    co_return true;
-                }
-                co_return false;
-            };
-            auto reader = corio::spawn(failed([](TlsStream& t) -> Task<void> {
-                std::array<std::byte, 64> buf;
-                co_await t.read_exact(buf);
-            }(*tls)));
-            auto writer = corio::spawn(failed(tls->write_all(big)));
-            co_await corio::sleep(50ms);  // both parked: nothing to read, no room to write
-            EXPECT_FALSE(reader.done());
-            EXPECT_FALSE(writer.done());
-            tls.reset();
-            int failures = (co_await reader ? 1 : 0) + (co_await writer ? 1 : 0);
-            client_done.set();
-            co_return failures;
-        };
-        auto [_, failures] = co_await corio::gather(server(), client());
-        co_return failures;
-    };
-    EXPECT_EQ(corio_test::run_bounded(body()), 2);
+    // Before: the parked operations used the freed stream when they resumed (heap-use-after-free).
+    auto [failures, later] = corio_test::run_bounded(park_a_read_and_a_write_then(
+        server_with(good), trusting_client(), [](std::unique_ptr<TlsStream>& tls) { tls.reset(); },
+        [](std::unique_ptr<TlsStream>&) -> Task<std::string> { co_return ""; }));
+    EXPECT_EQ(failures, 2);
 }
 
 TEST_F(Tls, AHandshakeWithASilentPeerIsBoundedByTheCallersTimeout) {
