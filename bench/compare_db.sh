@@ -57,16 +57,9 @@ done
 asyncpg_name=asyncpg
 /usr/bin/python3 -c 'import uvloop' 2>/dev/null && asyncpg_name=asyncpg-uvloop
 
-corio_bin=${CORIO_DB_COMPARE:-build/release/bench/db_compare}
-if [ ! -x "$corio_bin" ] && [ -z "${CORIO_DB_COMPARE:-}" ]; then
-  { cmake --preset release >/dev/null && cmake --build --preset release --target db_compare >/dev/null; } ||
-    echo "compare_db.sh: warning: could not build $corio_bin" >&2
-fi
-if [ ! -x "$corio_bin" ]; then
-  [ -n "$peers" ] || { echo "compare_db.sh: $corio_bin missing" >&2; exit 1; }
-  echo "compare_db.sh: warning: $corio_bin missing: running the peers only" >&2
-  corio_bin=""
-fi
+source bench/lib.sh
+corio_bin=$(corio_bench_bin db_compare CORIO_DB_COMPARE)
+[ -n "$corio_bin" ] || [ -n "$peers" ] || { echo "compare_db.sh: corio's db_compare is missing" >&2; exit 1; }
 
 # ---- the private cluster ------------------------------------------------------------------------------------
 out=$(mktemp -d /tmp/corio_bench_db_XXXXXX)
@@ -87,7 +80,7 @@ if [ "$(id -u)" -eq 0 ]; then
   chown postgres: "$out"
   as_pg=(setpriv --reuid=postgres --regid=postgres --init-groups --)
 fi
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 "${as_pg[@]}" "$pg_bin/initdb" -D "$out/data" -U postgres --auth=trust -E UTF8 --locale=C --no-sync \
   >"$out/initdb.log" 2>&1 || { cat "$out/initdb.log" >&2; exit 1; }
 "${as_pg[@]}" "$pg_bin/postgres" -D "$out/data" -p "$port" -c listen_addresses=127.0.0.1 \
