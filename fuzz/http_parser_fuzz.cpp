@@ -34,6 +34,8 @@
 //   - the limits: header and trailer fields (100), start line (8 KiB), chunk-size line (4 KiB).
 //   - a control character as the first byte of a field value (http_parser checks the bytes after it).
 //   - a transfer coding that is not a token (http_parser stops looking for "chunked" at such a byte).
+//   - a request whose transfer codings are not just one "chunked" ("gzip, chunked", "chunked, chunked"):
+//     nothing decodes the others, so their bytes would pass for the body (the server answers 501).
 // http_parser rejects, corio accepts:
 //   - methods outside http_parser's list (corio takes any token; the server answers 501).
 //   - request targets outside http_parser's URL grammar (corio takes any visible ASCII; routing decides).
@@ -384,6 +386,30 @@ bool bad_coding(std::string_view input) {
     });
 }
 
+// Whether the Transfer-Encoding field lines list anything but one "chunked" coding (all lines together).
+bool not_just_chunked(std::string_view input) {
+    int codings = 0;
+    bool chunked = false;
+    any_line(input, [&](std::string_view line) {
+        std::size_t colon = line.find(':');
+        if (colon == std::string_view::npos || !iequals(line.substr(0, colon), "transfer-encoding")) return false;
+        std::string_view list = line.substr(colon + 1);
+        while (true) {
+            std::size_t comma = list.find(',');
+            std::string_view element = list.substr(0, comma);
+            while (!element.empty() && (element.front() == ' ' || element.front() == '\t')) element.remove_prefix(1);
+            while (!element.empty() && (element.back() == ' ' || element.back() == '\t')) element.remove_suffix(1);
+            if (!element.empty()) {
+                ++codings;
+                chunked = iequals(element, "chunked");
+            }
+            if (comma == std::string_view::npos) return false;
+            list.remove_prefix(comma + 1);
+        }
+    });
+    return codings != 1 || !chunked;
+}
+
 // Where corio's stricter rules reject what http_parser accepts (see the list at the top); `theirs` is
 // http_parser's message at that point, if it has one.
 bool corio_stricter(http::ParseError e, std::string_view input, std::string_view rest, bool response,
@@ -422,8 +448,8 @@ bool corio_stricter(http::ParseError e, std::string_view input, std::string_view
         });
     case E::invalid_target:
         return !response;
-    case E::unsupported_transfer_encoding:  // a coding that is not a token
-        return bad_coding(input);
+    case E::unsupported_transfer_encoding:  // a coding that is not a token; a request not just chunked
+        return bad_coding(input) || (!response && not_just_chunked(input));
     case E::invalid_version:
         // Request lines: spaces around the target, no version (HTTP/0.9), ICE/1.0. Both: http_parser only
         // checks the 'H' of "HTTP/".

@@ -457,6 +457,10 @@ TEST(HttpParser, RejectsBadContentLength) {
     response_error("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", ParseError::conflicting_content_length);
     request_error("POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", ParseError::conflicting_framing);
     request_error("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", ParseError::unsupported_transfer_encoding);
+    // Nothing decodes gzip in a request, nor a second chunked: their bytes would pass for the body.
+    request_error("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", ParseError::unsupported_transfer_encoding);
+    request_error("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+                  ParseError::unsupported_transfer_encoding);
     response_error("HTTP/1.1 200 OK\r\nTransfer-Encoding: g@zip, chunked\r\n\r\n0\r\n\r\n",
                    ParseError::unsupported_transfer_encoding);
 }

@@ -787,3 +787,130 @@ TEST(HttpServer, DestroyingARunningServerClosesItsConnections) {
         EXPECT_TRUE(co_await c->closed());
     }());
 }
+
+TEST(HttpServer, AnAnswerThatEndsTheConnectionIsNotCutShortByARequestPipelinedBehindIt) {
+    // The client sends its next request before it reads the answer that says `Connection: close` (here the
+    // last one max_requests_per_connection allows). That request waits unread in the socket: closing with it
+    // there resets the connection, and the part of the answer still queued to go out was lost (the client
+    // read a truncated body, then ECONNRESET). The server now ends its side and reads until the client closes.
+    auto release = std::make_shared<corio::Event>();
+    with_server({.max_requests_per_connection = 1}, [release](http::Server& server) {
+        server.route("GET", "/big", [release](http::Request&) -> Task<http::Response> {
+            co_await release->wait();
+            co_return http::Response(200, std::string(4 << 20, 'b'));
+        });
+        add_routes(server);
+    }, [release](http::Server& server) -> Task<void> {
+        auto c = co_await connect(server);
+        co_await c.send(get("/big"));
+        co_await corio::sleep(30ms);     // read, and its handler waits
+        co_await c.send(get("/hello"));  // reaches the server's socket, not its buffer
+        co_await corio::sleep(30ms);
+        release->set();
+        std::string error;
+        try {
+            Got a = co_await c.response();
+            EXPECT_EQ(a.body.size(), 4u << 20);
+            EXPECT_EQ(a["connection"], "close");
+            EXPECT_TRUE(co_await c.closed());
+        } catch (const std::exception& e) {
+            error = e.what();
+        }
+        EXPECT_EQ(error, "");
+    });
+}
+
+TEST(HttpServer, GracefulShutdownDoesNotCutShortAnAnswerWhileTheClientPipelinesMore) {
+    // As above, with the close decided by shutdown() while the handler runs.
+    run_bounded([]() -> Task<void> {
+        auto release = std::make_shared<corio::Event>();
+        http::Server server;
+        server.route("GET", "/big", [release](http::Request&) -> Task<http::Response> {
+            co_await release->wait();
+            co_return http::Response(200, std::string(4 << 20, 'b'));
+        });
+        add_routes(server);
+        server.listen();
+        server.start();
+        std::optional<Client> c(co_await connect(server));
+        co_await c->send(get("/big"));
+        co_await corio::sleep(30ms);  // read, and its handler waits
+        auto stopping = corio::spawn(server.shutdown(5s));
+        co_await c->send(get("/hello"));
+        co_await corio::sleep(30ms);
+        release->set();
+        std::string error;
+        try {
+            Got a = co_await c->response();
+            EXPECT_EQ(a.body.size(), 4u << 20);
+            EXPECT_EQ(a["connection"], "close");
+            EXPECT_TRUE(co_await c->closed());
+        } catch (const std::exception& e) {
+            error = e.what();
+        }
+        EXPECT_EQ(error, "");
+        c.reset();  // the server reads until the client closes
+        co_await stopping;
+        EXPECT_EQ(server.statistics().connections_open, 0u);
+    }());
+}
+
+TEST(HttpServer, RejectsTransferCodingsOtherThanOneChunkedWith501) {
+    // Nothing decodes them: the gzip bytes (or the inner chunk framing) passed for the body.
+    with_server({}, [](http::Server& server) -> Task<void> {
+        for (std::string te : {"gzip, chunked", "chunked, chunked"}) {
+            auto c = co_await connect(server);
+            Got a = co_await c.ask("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: " + te +
+                                   "\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+            EXPECT_EQ(a.status, 501) << te << ": " << a.body;
+            if (a.status == 501) {  // (else the connection waits for a next request)
+                EXPECT_TRUE(co_await c.closed());
+            }
+        }
+        auto d = co_await connect(server);  // one chunked, in any case, is fine
+        Got b = co_await d.ask("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: Chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+        EXPECT_EQ(b.status, 200);
+        EXPECT_EQ(b.body, "abc");
+    });
+}
+
+TEST(HttpServer, WriteTimeoutOverTlsIsForAWriteMakingNoProgressNotForALargeBody) {
+    // A client reading a large body steadily, for longer than write_timeout in all: over TLS the whole body
+    // was one write under one timeout, and the connection was dropped midway (over TCP each send has its own).
+    corio_test::TestPki pki;
+    auto id = pki.issue("server", {.common_name = "localhost", .alt_names = {"DNS:localhost", "IP:127.0.0.1"}});
+    auto server_ctx = net::TlsContext::server({.cert_file = id.cert, .key_file = id.key});
+    auto client_ctx = net::TlsContext::client({.ca_file = pki.ca_file()});
+    run_bounded([](net::TlsContext server_ctx, net::TlsContext client_ctx) -> Task<void> {
+        constexpr std::size_t size = 12 << 20;  // well beyond what the socket buffers take at once
+        http::Server server({.write_timeout = 300ms, .tls = server_ctx});
+        server.route("GET", "/big", [](http::Request&) -> Task<http::Response> {
+            co_return http::Response(200, std::string(size, 'b'));
+        });
+        server.listen();
+        server.start();
+        auto tcp = co_await net::TcpStream::connect(net::SocketAddress::ip("127.0.0.1", server.port()));
+        int rcvbuf = 256 << 10;
+        ::setsockopt(tcp.fd(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+        auto tls = co_await net::TlsStream::connect(std::move(tcp), client_ctx, "127.0.0.1");
+        co_await tls.write_all(get("/big"));
+        std::array<std::byte, 16384> buf;
+        std::size_t total = 0;
+        auto t0 = corio::Clock::now();
+        std::string error;
+        try {
+            while (total < size) {  // head and body: about 8 MB/s
+                std::size_t n = co_await tls.read(buf);
+                if (n == 0) throw std::runtime_error("closed after " + std::to_string(total) + " bytes");
+                total += n;
+                co_await corio::sleep(1ms);
+            }
+        } catch (const std::exception& e) {
+            error = e.what();
+        }
+        EXPECT_EQ(error, "");
+        EXPECT_GT(corio::Clock::now() - t0, 600ms);
+        EXPECT_EQ(server.statistics().timeouts, 0u);
+        co_await server.shutdown(1s);
+    }(server_ctx, client_ctx));
+}

@@ -180,7 +180,8 @@ void MessageParser::begin_message() noexcept {
     m_content_length = m_remaining = m_offset = 0;
     m_lines = 0;
     m_body_kind = BodyKind::none;
-    m_keep_alive = m_upgrade = m_has_length = m_has_te = m_te_chunked = m_conn_close = m_conn_keep_alive = false;
+    m_keep_alive = m_upgrade = m_has_length = m_has_te = m_te_chunked = m_te_other = m_conn_close =
+        m_conn_keep_alive = false;
 }
 
 void MessageParser::fail(ParseError code, std::string_view what, std::uint64_t offset, int c) {
@@ -483,7 +484,9 @@ void MessageParser::parse_field(const char* line, std::size_t len, std::uint64_t
             const std::string_view name = trim(coding.substr(0, coding.find(';')));
             if (!is_token(name))
                 fail(ParseError::unsupported_transfer_encoding, "invalid Transfer-Encoding", at);
-            m_te_chunked = iequals(coding, "chunked");
+            const bool chunked = iequals(coding, "chunked");
+            m_te_other = m_te_other || m_te_chunked || !chunked;
+            m_te_chunked = chunked;
             return false;
         });
     } else if (name_is(name, "connection")) {
@@ -505,6 +508,9 @@ void MessageParser::end_of_head() {
                 fail(ParseError::conflicting_framing, "both Content-Length and Transfer-Encoding in a request");
             if (!m_te_chunked)
                 fail(ParseError::unsupported_transfer_encoding, "unsupported Transfer-Encoding (chunked must come last)");
+            // Nothing here decodes another coding (gzip...): its bytes would pass for the body.
+            if (m_te_other)
+                fail(ParseError::unsupported_transfer_encoding, "unsupported Transfer-Encoding (only chunked, once)");
             m_body_kind = BodyKind::chunked;
         } else if (m_has_length) {
             m_body_kind = BodyKind::length;

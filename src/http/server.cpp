@@ -48,7 +48,8 @@ constexpr std::size_t k_copy_limit = 64 * 1024;      // larger bodies are sent f
 constexpr std::size_t k_flush_at = 64 * 1024;        // pipelined responses buffered before a send
 constexpr std::size_t k_keep_capacity = 256 * 1024;  // larger per-connection strings are freed after use
 constexpr std::size_t k_direct_read = 64 * 1024;     // a Content-Length body is read into place in these
-constexpr auto k_linger = 2s;                        // reading (and dropping) what a client sends after an error
+constexpr std::size_t k_tls_write_slice = 64 * 1024; // TLS writes go in these, each with a fresh write_timeout
+constexpr auto k_linger = 2s;                        // reading (and dropping) what a client sends after we close
 constexpr std::size_t k_linger_bytes = 1 << 20;
 
 /// CLOCK_MONOTONIC_COARSE as a steady_clock time (the same clock, a few ms behind, 3 ns to read).
@@ -579,9 +580,13 @@ Task<void> Connection::flush(std::string_view tail) {
     const std::array<std::string_view, 2> pieces{m_out, tail};
     for (std::string_view piece : pieces) {
         if (m_is_tls) {
-            if (piece.empty()) continue;
-            set_timeout(m_impl.opts.write_timeout);
-            co_await m_tls.write_all(piece);
+            // In slices: the timeout is for a write that makes no progress, not for a whole large body.
+            while (!piece.empty()) {
+                set_timeout(m_impl.opts.write_timeout);
+                std::string_view slice = piece.substr(0, k_tls_write_slice);
+                co_await m_tls.write_all(slice);
+                piece.remove_prefix(slice.size());
+            }
             continue;
         }
         while (!piece.empty()) {
@@ -851,6 +856,9 @@ Task<void> Connection::run() {
             m_fields.assign(m_parser.headers().begin(), m_parser.headers().end());
             Request::Access::begin(m_req, m_parser, m_fields, m_fd);
             bool keep_alive = m_parser.keep_alive();
+            // The client may send its next request before it reads our answer: if we end the connection
+            // anyway (a limit, shutdown, the handler's Connection: close), those bytes must be read, not reset.
+            const bool client_keeps_alive = keep_alive;
             const BodyKind kind = m_parser.body_kind();
             if (m_req.version_minor() >= 1 && !m_req.header("host")) {  // RFC 9112 §3.2
                 co_await fail(400);
@@ -987,7 +995,7 @@ Task<void> Connection::run() {
             if (!co_await respond(response, head_only, keep_alive)) co_return;
             if (!keep_alive) {
                 co_await flush();
-                co_await close_gracefully(m_pos != m_end);
+                co_await close_gracefully(client_keeps_alive || m_pos != m_end);
                 co_return;
             }
             if (m_out.size() >= k_flush_at) co_await flush();

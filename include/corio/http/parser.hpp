@@ -156,6 +156,7 @@ private:
     bool m_has_length = false;         // Content-Length seen
     bool m_has_te = false;             // Transfer-Encoding seen
     bool m_te_chunked = false;         // ... and its last coding is chunked
+    bool m_te_other = false;           // ... and it lists another coding, or chunked twice
     bool m_conn_close = false;
     bool m_conn_keep_alive = false;
 };
