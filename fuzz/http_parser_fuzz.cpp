@@ -363,26 +363,38 @@ bool empty_element(std::string_view input, std::string_view name) {
     });
 }
 
-// Whether a Transfer-Encoding field line holds a coding that is not a token ("g@zip", "a b").
-bool bad_coding(std::string_view input) {
-    auto tchar = [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-    };
+// Calls `pred(element)` for each comma-separated element of every Transfer-Encoding field line, in order, until
+// it returns true; whether one did.
+template <class Pred>
+bool any_coding_element(std::string_view input, Pred pred) {
     return any_line(input, [&](std::string_view line) {
         std::size_t colon = line.find(':');
         if (colon == std::string_view::npos || !iequals(line.substr(0, colon), "transfer-encoding")) return false;
         std::string_view list = line.substr(colon + 1);
         while (true) {
             std::size_t comma = list.find(',');
-            std::string_view element = list.substr(0, comma);
-            std::string_view coding = element.substr(0, element.find(';'));
-            while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t')) coding.remove_prefix(1);
-            while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t')) coding.remove_suffix(1);
-            if (!std::all_of(coding.begin(), coding.end(), tchar)) return true;
-            if (coding.empty() && element.find(';') != std::string_view::npos) return true;  // ";chunked"
+            if (pred(list.substr(0, comma))) return true;
             if (comma == std::string_view::npos) return false;
             list.remove_prefix(comma + 1);
         }
+    });
+}
+
+std::string_view trim_ows(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+// Whether a Transfer-Encoding field line holds a coding that is not a token ("g@zip", "a b").
+bool bad_coding(std::string_view input) {
+    auto tchar = [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    };
+    return any_coding_element(input, [&](std::string_view element) {
+        std::string_view coding = trim_ows(element.substr(0, element.find(';')));
+        if (!std::all_of(coding.begin(), coding.end(), tchar)) return true;
+        return coding.empty() && element.find(';') != std::string_view::npos;  // ";chunked"
     });
 }
 
@@ -390,22 +402,13 @@ bool bad_coding(std::string_view input) {
 bool not_just_chunked(std::string_view input) {
     int codings = 0;
     bool chunked = false;
-    any_line(input, [&](std::string_view line) {
-        std::size_t colon = line.find(':');
-        if (colon == std::string_view::npos || !iequals(line.substr(0, colon), "transfer-encoding")) return false;
-        std::string_view list = line.substr(colon + 1);
-        while (true) {
-            std::size_t comma = list.find(',');
-            std::string_view element = list.substr(0, comma);
-            while (!element.empty() && (element.front() == ' ' || element.front() == '\t')) element.remove_prefix(1);
-            while (!element.empty() && (element.back() == ' ' || element.back() == '\t')) element.remove_suffix(1);
-            if (!element.empty()) {
-                ++codings;
-                chunked = iequals(element, "chunked");
-            }
-            if (comma == std::string_view::npos) return false;
-            list.remove_prefix(comma + 1);
+    any_coding_element(input, [&](std::string_view element) {
+        element = trim_ows(element);
+        if (!element.empty()) {
+            ++codings;
+            chunked = iequals(element, "chunked");
         }
+        return false;
     });
     return codings != 1 || !chunked;
 }
