@@ -98,4 +98,14 @@ for w, how in (("sha256_1000", "spans, copied"), ("sha256_shared", "SharedArray,
                ("sha256_reuse", "SharedArray, 16 buffers hashed again and again")):
     target(f"digest throughput >= 0.9x to_thread ({w}: {how})",
            ratio(med.get(("to_thread", w)), med.get(("process", w))), lambda x: x >= 0.9, lambda x: f"{x:.2f}x")
+# What a process pool's data costs on this machine (on one thread, no pool: offload_compare --executor thread):
+# the best digest throughput a pool can reach against to_thread when it copies each buffer once, or when its
+# worker reads each buffer through a mapping of its own for the first time.
+in_place = med.get(("to_thread", "sha256_in_place"))
+for w, how in (("sha256_after_copy", "a pool that copies each 64 KiB buffer once (sha256_1000)"),
+               ("sha256_new_mapping", "a worker's first read of a buffer through its own mapping (sha256_shared)")):
+    c = ratio(in_place, med.get(("to_thread", w)))
+    if c:
+        print(f"  ceiling for {how}: {c:.2f}x to_thread "
+              f"({in_place / 1000:.1f} us per digest in place, {med[('to_thread', w)] / 1000:.1f} us)")
 PY

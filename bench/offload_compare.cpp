@@ -13,10 +13,19 @@
 //                 repeatedly): SharedArrays on a ProcessPool, vectors under to_thread
 //   sha256_vec    the same with a function taking std::vector<unsigned char> (a copy into the worker's vector)
 //   sha256_made   the same digests of buffers each job makes itself from a seed (no data to send): ns per digest
+// and, under --executor thread only, on the loop's thread alone (no pool), what any process pool pays for its
+// data on this machine, as ns per digest of 1,000 buffers of 64 KiB:
+//   sha256_in_place     each buffer hashed where it is (what to_thread's threads do)
+//   sha256_after_copy   each buffer first copied into one reused 64 KiB buffer (a pool that copies its
+//                       arguments copies each at least once)
+//   sha256_new_mapping  buffers in a memfd written through one mapping and hashed through a second one, mapped
+//                       fresh (a worker process reading a SharedArray the parent wrote, for the first time)
 #include <corio/corio.hpp>
 #include <corio/offload/process_pool.hpp>
 
 #include <openssl/evp.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <array>
 #include <chrono>
@@ -138,6 +147,45 @@ struct Runner {
         co_return ns;
     }
 
+    /// The three sha256_in_place / _after_copy / _new_mapping figures (see the top of the file).
+    static void data_costs(std::size_t n) {
+        std::vector<std::vector<unsigned char>> buffers;
+        for (std::size_t i = 0; i < n; ++i) buffers.push_back(make_buffer(i));
+        std::vector<unsigned char> copy(k_buffer);
+        Digest sum{};
+        auto fold = [&](const Digest& d) { sum[0] ^= d[0]; };
+        auto t0 = Clock::now();
+        for (auto& b : buffers) fold(sha256_of(b.data(), k_buffer));
+        double in_place = ns_per_op(t0, n);
+        t0 = Clock::now();
+        for (auto& b : buffers) {
+            std::memcpy(copy.data(), b.data(), k_buffer);
+            fold(sha256_of(copy.data(), k_buffer));
+        }
+        double after_copy = ns_per_op(t0, n);
+        double new_mapping = 0;
+        std::size_t bytes = n * k_buffer;
+        int fd = ::memfd_create("offload_compare", MFD_CLOEXEC);
+        if (fd >= 0 && ::ftruncate(fd, static_cast<off_t>(bytes)) == 0) {
+            void* w = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+            void* r = ::mmap(nullptr, bytes, PROT_READ, MAP_SHARED, fd, 0);
+            if (w != MAP_FAILED && r != MAP_FAILED) {
+                for (std::size_t i = 0; i < n; ++i)
+                    std::memcpy(static_cast<unsigned char*>(w) + i * k_buffer, buffers[i].data(), k_buffer);
+                t0 = Clock::now();
+                for (std::size_t i = 0; i < n; ++i)
+                    fold(sha256_of(static_cast<const unsigned char*>(r) + i * k_buffer, k_buffer));
+                new_mapping = ns_per_op(t0, n);
+            }
+            if (w != MAP_FAILED) ::munmap(w, bytes);
+            if (r != MAP_FAILED) ::munmap(r, bytes);
+        }
+        if (fd >= 0) ::close(fd);
+        std::printf("sha256_in_place %.1f ns\nsha256_after_copy %.1f ns\n", in_place, after_copy);
+        if (new_mapping > 0) std::printf("sha256_new_mapping %.1f ns\n", new_mapping);
+        if (sum[0] == 0xff) std::fflush(stdout);  // keeps the digests
+    }
+
     corio::Task<double> sha_made(std::size_t n) {
         std::vector<corio::Task<Digest>> tasks;
         tasks.reserve(n);
@@ -170,6 +218,7 @@ corio::Task<int> main_task(bool process, std::size_t div, std::string only) {
     if (want("sha256_reuse")) std::printf("sha256_reuse %.1f ns\n", co_await r.sha_shared(1'000 / div, 16));
     if (want("sha256_vec")) std::printf("sha256_vec %.1f ns\n", co_await r.sha_sent(1'000 / div, true));
     if (want("sha256_made")) std::printf("sha256_made %.1f ns\n", co_await r.sha_made(1'000 / div));
+    if (!pool && want("sha256_data_costs")) Runner::data_costs(1'000 / div);
     std::fflush(stdout);
     if (pool) co_await pool->close();
     co_return 0;
