@@ -32,6 +32,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 extern char** environ;
@@ -59,6 +60,13 @@ inline std::string postgres_bin_dir() {
     return best;
 }
 
+/// How a cluster is set up.
+struct PostgresOptions {
+    /// A certificate and its key (PEM files) to serve TLS with (ssl = on); empty: no TLS.
+    std::string tls_cert{};
+    std::string tls_key{};
+};
+
 class Postgres {
 public:
     /// The password user (scram-sha-256 over TCP) and its password.
@@ -68,7 +76,7 @@ public:
 
     /// Creates and starts the cluster; available() is false when PostgreSQL is not installed.
     /// Errors: std::runtime_error when initdb or the server fails (with its log).
-    Postgres() {
+    explicit Postgres(PostgresOptions options = {}) : m_options(std::move(options)) {
         m_bin = postgres_bin_dir();
         if (m_bin.empty()) return;
         if (::geteuid() == 0) pick_user();
@@ -127,6 +135,10 @@ public:
                                          "-c", "full_page_writes=off", "-c", "max_connections=200",
                                          "-c", "shared_buffers=32MB", "-c", "log_min_messages=warning",
                                          "-c", "log_min_error_statement=panic"};
+        if (!m_options.tls_cert.empty()) {
+            for (const char* a : {"-c", "ssl=on", "-c", "ssl_cert_file=server.crt", "-c", "ssl_key_file=server.key"})
+                args.emplace_back(a);
+        }
         m_pid = spawn(args, m_dir + "/server.log", true);
     }
 
@@ -216,6 +228,17 @@ private:
             << "host all " << k_password_user << " ::1/128 scram-sha-256\n"
             << "host all all 127.0.0.1/32 trust\n"
             << "host all all ::1/128 trust\n";
+        if (!m_options.tls_cert.empty()) {  // the server wants its key private to its own user
+            copy_private(m_options.tls_cert, m_dir + "/data/server.crt");
+            copy_private(m_options.tls_key, m_dir + "/data/server.key");
+        }
+    }
+
+    void copy_private(const std::string& from, const std::string& to) const {
+        std::filesystem::copy_file(from, to, std::filesystem::copy_options::overwrite_existing);
+        if (::chmod(to.c_str(), 0600) != 0 ||
+            (m_uid >= 0 && ::chown(to.c_str(), static_cast<uid_t>(m_uid), static_cast<gid_t>(m_gid)) != 0))
+            throw std::runtime_error("cannot make " + to + " the server's own");
     }
 
     /// fork + exec with stdout/stderr to `log`, as the unprivileged user when running as root. Everything the
@@ -257,6 +280,7 @@ private:
         return pid;
     }
 
+    PostgresOptions m_options;
     std::string m_bin;
     std::string m_dir;
     std::uint16_t m_port = 0;

@@ -29,6 +29,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <openssl/ssl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -602,11 +603,24 @@ Task<void> PgConnection::reader_loop(std::shared_ptr<ReaderLink> link) {
 }
 
 void PgConnection::on_readable() noexcept {
-    if (!PQconsumeInput(m_conn)) {
-        fail("connection lost: " + trimmed(PQerrorMessage(m_conn)));
-        return;
+    // Over TLS, libpq reads one record at most per call, into the room its buffer has (8 KiB or more). A record
+    // larger than that room (PostgreSQL's hold 8 KiB at most; other servers' and proxies' up to 16 KiB) leaves
+    // its rest decrypted inside OpenSSL, where polling the socket never sees it: the answer's end would wait
+    // there forever. So read on while OpenSSL holds such bytes (each call takes 8 KiB or more of them).
+    for (int reads = 0;; ++reads) {
+        if (!PQconsumeInput(m_conn)) {
+            fail("connection lost: " + trimmed(PQerrorMessage(m_conn)));
+            return;
+        }
+        if (reads == 8 || !tls_pending()) break;
     }
     dispatch();
+}
+
+bool PgConnection::tls_pending() const noexcept {
+    if (!m_conn || !PQsslInUse(m_conn)) return false;
+    auto* ssl = static_cast<SSL*>(PQsslStruct(m_conn, "OpenSSL"));
+    return ssl && SSL_pending(ssl) > 0;
 }
 
 void PgConnection::dispatch() noexcept {

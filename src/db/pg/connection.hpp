@@ -285,6 +285,8 @@ private:
 
     void ensure_reader();
     void on_readable() noexcept;
+    /// TLS: OpenSSL holds decrypted bytes libpq has not read yet.
+    [[nodiscard]] bool tls_pending() const noexcept;
     void dispatch() noexcept;
     void deliver(PGresult* res) noexcept;
     void complete_head() noexcept;
