@@ -914,3 +914,99 @@ TEST(HttpServer, WriteTimeoutOverTlsIsForAWriteMakingNoProgressNotForALargeBody)
         co_await server.shutdown(1s);
     }(server_ctx, client_ctx));
 }
+
+TEST(HttpServer, EmptyLinesBeforeTheRequestLineDoNotRestartTheHeaderTimeout) {
+    // RFC 9112 §2.2 lets a server ignore empty lines before a request line, not wait for them forever: a
+    // client sending "\r\n" every 100 ms held the connection open (each one restarted the timeout).
+    with_server({.keepalive_timeout = 300ms, .header_timeout = 300ms}, [](http::Server& server) -> Task<void> {
+        for (bool after_a_request : {false, true}) {
+            auto c = co_await connect(server);
+            if (after_a_request) {
+                EXPECT_EQ((co_await c.ask(get("/hello"))).status, 200);
+            }
+            auto stop = std::make_shared<bool>(false);
+            auto drip = corio::spawn([](Client& c, std::shared_ptr<bool> stop) -> Task<void> {
+                try {
+                    for (int i = 0; i < 20 && !*stop; ++i) {  // 2 s at most
+                        co_await c.send("\r\n");
+                        co_await corio::sleep(100ms);
+                    }
+                } catch (const corio::IoError&) {  // the server closed
+                }
+            }(c, stop));
+            auto t0 = corio::Clock::now();
+            Got a;
+            std::string error;
+            try {
+                a = co_await c.response();
+            } catch (const std::exception& e) {  // closed unanswered, once the client stopped
+                error = e.what();
+            }
+            auto waited = corio::Clock::now() - t0;
+            *stop = true;
+            co_await drip;
+            EXPECT_EQ(error, "");
+            EXPECT_EQ(a.status, 408) << "after a request: " << after_a_request;
+            EXPECT_GE(waited, 250ms);
+            EXPECT_LT(waited, 1500ms) << "after a request: " << after_a_request;
+        }
+        EXPECT_EQ(server.statistics().timeouts, 2u);
+    });
+}
+
+TEST(HttpServer, AnHttp10RequestWithTransferEncodingEndsTheConnection) {
+    // RFC 9112 §6.1: its framing is faulty, even with Content-Length. The request pipelined behind its body
+    // (a smuggling attempt through an HTTP/1.0 proxy) must not be served.
+    with_server({.keepalive_timeout = 500ms}, [](http::Server& server) -> Task<void> {
+        const std::string smuggled = get("/hello");
+        auto c = co_await connect(server);
+        co_await c.send("POST /echo HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        "3\r\nabc\r\n0\r\n\r\n" + smuggled);
+        Got a = co_await c.response();
+        EXPECT_EQ(a["connection"], "close");
+        EXPECT_EQ(co_await c.rest(), "");
+
+        auto d = co_await connect(server);  // and with Content-Length: refused
+        co_await d.send("POST /echo HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 5\r\n"
+                        "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled);
+        EXPECT_EQ((co_await d.response()).status, 400);
+        EXPECT_EQ(co_await d.rest(), "");
+        EXPECT_EQ(server.statistics().requests, 1u);  // the second was refused at its head
+        EXPECT_EQ(server.statistics().responses_by_class[2], 1u);
+    });
+}
+
+TEST(HttpServer, ARefusalOverTlsIsNotCutShortByTheBodyTheClientIsStillSending) {
+    // The client writes its whole request before it reads the answer; the server refuses it at the head (413
+    // for the length, 400 for the missing Host) and closes. Over TCP it ends its side and reads what the
+    // client still sends; over TLS it closed with the body unread, and the reset cut the client short.
+    corio_test::TestPki pki;
+    auto id = pki.issue("server", {.common_name = "localhost", .alt_names = {"DNS:localhost", "IP:127.0.0.1"}});
+    auto server_ctx = net::TlsContext::server({.cert_file = id.cert, .key_file = id.key});
+    auto client_ctx = net::TlsContext::client({.ca_file = pki.ca_file()});
+    run_bounded([](net::TlsContext server_ctx, net::TlsContext client_ctx) -> Task<void> {
+        http::Server server({.max_body_size = 64 << 10, .tls = server_ctx});
+        add_routes(server);
+        server.listen();
+        server.start();
+        const std::string body(768 << 10, 'x');  // more than the socket buffers take, less than a linger reads
+        for (std::string host : {"Host: t\r\n", ""}) {
+            auto tcp = co_await net::TcpStream::connect(net::SocketAddress::ip("127.0.0.1", server.port()));
+            int small = 64 << 10;
+            ::setsockopt(tcp.fd(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+            RawClient<net::TlsStream> c(co_await net::TlsStream::connect(std::move(tcp), client_ctx, "127.0.0.1"));
+            std::string error;
+            Got a;
+            try {
+                co_await c.send("POST /echo HTTP/1.1\r\n" + host + "Content-Length: " + std::to_string(body.size()) +
+                                "\r\n\r\n" + body);
+                a = co_await c.response();
+            } catch (const std::exception& e) {
+                error = e.what();
+            }
+            EXPECT_EQ(error, "");
+            EXPECT_EQ(a.status, host.empty() ? 400 : 413);
+        }
+        co_await server.shutdown(1s);
+    }(server_ctx, client_ctx));
+}

@@ -632,11 +632,11 @@ Task<void> Connection::close_gracefully(bool linger) {
         if (m_is_tls) {
             set_timeout(std::min<std::chrono::milliseconds>(m_impl.opts.write_timeout, 1s));
             co_await m_tls.shutdown();
-            co_return;
         }
         if (!linger) co_return;
         // Closing with unread bytes would reset the connection, and the client could lose the response:
-        // end our side, then read until the client closes (bounded in time and bytes).
+        // end our side, then read until the client closes (bounded in time and bytes). Over TLS the records
+        // are dropped undecrypted: close_notify is out, nothing more is read through the TLS engine.
         ::shutdown(m_fd, SHUT_WR);
         set_deadline(coarse_now() + k_linger);
         std::size_t total = 0;
@@ -813,7 +813,7 @@ Task<void> Connection::run() {
         for (;;) {
             // ---- the head: from what is buffered (pipelining), reading more only when needed
             Step st;
-            bool partial = false;
+            bool started = false;  // bytes of this request arrived, if only empty lines: header_timeout runs
             for (;;) {
                 if (!feed(st)) {
                     co_await fail(m_error_status);
@@ -822,14 +822,14 @@ Task<void> Connection::run() {
                 if (st.event == Event::head) break;
                 m_pos += st.consumed;
                 if (!m_out.empty()) co_await flush();
-                if (m_pos == m_end) {
+                if (m_pos == m_end && !started) {
                     m_phase = Phase::idle;
                     if (m_impl.draining) co_return;  // shutting down: no next request
                     set_timeout(first ? o.header_timeout : o.keepalive_timeout);
                 } else {
                     m_phase = Phase::head;
-                    if (!partial) set_timeout(o.header_timeout);
-                    partial = true;
+                    if (!started) set_timeout(o.header_timeout);
+                    started = true;
                 }
                 if (!make_room_for_head()) {
                     co_await fail(431);
@@ -841,9 +841,10 @@ Task<void> Connection::run() {
                     if (m_pos != m_end) ++m_impl.stats.protocol_errors;  // closed inside a head
                     co_return;
                 }
-                if (m_phase == Phase::idle) {
+                if (!started) {
                     m_phase = Phase::head;
-                    partial = false;
+                    set_timeout(o.header_timeout);
+                    started = true;
                 }
                 m_end += n;
             }

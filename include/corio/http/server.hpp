@@ -45,7 +45,8 @@ struct ServerOptions {
     /// An idle keep-alive connection (waiting for its next request) is closed after this.
     std::chrono::milliseconds keepalive_timeout = std::chrono::seconds(75);
     /// From a request's first byte (or the connection's start, with the TLS handshake) to the end of its
-    /// header section: a client that stalls is answered 408 and closed.
+    /// header section; empty lines before the request line are its first bytes, not a restart. A client
+    /// that stalls is answered 408 and closed.
     std::chrono::milliseconds header_timeout = std::chrono::seconds(30);
     /// Between two reads of a request body: a client that stalls is answered 408 and closed.
     std::chrono::milliseconds body_timeout = std::chrono::seconds(30);
