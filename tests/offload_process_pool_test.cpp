@@ -528,6 +528,31 @@ TEST(ProcessPool, AWorkerKilledMidJobFailsOnlyThatCallAndIsReplaced) {
     run_bounded(body());
 }
 
+TEST(ProcessPool, AShortCallsAnswerDoesNotWaitForTheLongCallAfterItInTheSameWorker) {
+    // One worker holds `quick` and, right behind it, `slow`: `quick`'s answer must reach its caller while
+    // `slow` still runs, not be kept in the worker until `slow` is over.
+    TempDir dir;
+    auto body = [&]() -> corio::Task<void> {
+        corio::ProcessPool pool(1);
+        EXPECT_EQ(co_await pool.submit(add, 0, 0), 0);  // warm: its first call touches fresh code pages
+        // `first` holds the worker until `quick` and `slow` are both in its socket.
+        auto first = corio::spawn(pool.submit(announce_and_wait, dir.file("first"), dir.file("go first"), 10'000));
+        EXPECT_TRUE(co_await eventually([&] { return file_exists(dir.file("first")); }));
+        auto quick = corio::spawn(pool.submit(add, 1, 2));
+        auto slow = corio::spawn(pool.submit(announce_and_wait, dir.file("started"), dir.file("go"), 10'000));
+        co_await corio::sleep(20ms);
+        touch(dir.file("go first"));
+        EXPECT_GT(co_await first, 0);
+        EXPECT_TRUE(co_await finishes_within(3s, [&] { return quick.done(); })) << "its answer waited for `slow`";
+        EXPECT_TRUE(file_exists(dir.file("started")));
+        EXPECT_FALSE(slow.done());
+        touch(dir.file("go"));
+        EXPECT_EQ(co_await quick, 3);
+        EXPECT_GT(co_await slow, 0);
+    };
+    run_bounded(body());
+}
+
 TEST(ProcessPool, AResultNotYetSentWhenTheWorkerDiesIsNotLost) {
     TempDir dir;
     auto body = [&]() -> corio::Task<void> {
@@ -775,6 +800,53 @@ TEST(ProcessPool, AnAnswerStillInTheSocketWhenAWorkerIsKilledForACancelledCallIs
     };
     run_bounded(body());
 }
+
+// Says it has started, waits for `release`, then answers through the socket only: an exception, or a string
+// too large for the shared memory's reply area (the pools below have 64 KiB areas).
+std::string announce_wait_and_answer_in_the_socket(std::string started, std::string release, bool big) {
+    announce_and_wait(std::move(started), std::move(release), 10'000);
+    if (!big) throw std::runtime_error("failed on purpose");
+    return std::string(96 << 10, 'r');  // more than the reply area, less than the socket takes
+}
+
+class ProcessPoolAnsweredInTheSocket : public ::testing::TestWithParam<bool> {};  // a large result, or an exception
+
+TEST_P(ProcessPoolAnsweredInTheSocket, CancellingACallThatHasAnsweredDoesNotKillTheCallRunningAfterIt) {
+    // One worker holds `first` and `second`. `first` answers through the socket (its answer is not in the
+    // shared memory) and `second` starts; the loop is held so that the answer is not read yet, and `first`
+    // is cancelled then. It has finished: its worker must not be killed, or `second`, which nobody
+    // cancelled, fails with WorkerCrashedError.
+    TempDir dir;
+    auto body = [&]() -> corio::Task<void> {
+        corio::ProcessPool pool(1, {.shared_memory = 1 << 20});
+        auto first = corio::spawn(pool.submit(announce_wait_and_answer_in_the_socket, dir.file("1 started"),
+                                              dir.file("go 1"), GetParam()));
+        auto second = corio::spawn(pool.submit(announce_and_wait, dir.file("2 started"), dir.file("go 2"), 10'000));
+        EXPECT_TRUE(co_await eventually([&] { return file_exists(dir.file("1 started")); }));
+        int pid = read_pid(dir.file("1 started"));
+        {
+            corio::allow_blocking holding_the_loop;
+            touch(dir.file("go 1"));
+            for (int i = 0; i < 5000 && !file_exists(dir.file("2 started")); ++i) ::usleep(1000);
+        }
+        first.cancel();  // its answer is in the socket, not yet read
+        touch(dir.file("go 2"));
+        EXPECT_THROW((void)co_await first, corio::CancelledError);
+        try {
+            EXPECT_EQ(co_await second, pid);
+        } catch (const corio::WorkerCrashedError& e) {  // before the fix
+            ADD_FAILURE() << "a call nobody cancelled failed: " << e.what();
+        }
+        auto s = pool.statistics();
+        EXPECT_EQ(s.crashed, 0u);
+        EXPECT_EQ(s.cancelled, 1u);
+        EXPECT_EQ(s.started, 1u);
+    };
+    run_bounded(body());
+}
+
+INSTANTIATE_TEST_SUITE_P(Answer, ProcessPoolAnsweredInTheSocket, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "large_result" : "exception"; });
 
 TEST(ProcessPool, WithoutKillOnCancelARunningJobFinishesAndItsResultIsDropped) {
     TempDir dir;

@@ -69,7 +69,7 @@ void ProcessPool::State::reap(Worker* w) {
         if (j->phase == Phase::sending) {  // its task decides once its write is over
             if (!j->lost) ++lost_writes;
             j->lost = true;
-            j->lost_started = state == CallState::started;
+            j->lost_started = state != CallState::delivered;  // started (or answered: lost)
             j->lost_error = error;
         } else if (state == CallState::delivered) {
             again[n_again++] = j;

@@ -316,13 +316,14 @@ struct ProcessPool::State {
             *fd = -1;
         }
     }
-    enum class CallState { delivered, started, finished };
+    enum class CallState { delivered, started, answered, finished };  // answered: its answer is in the socket
     /// How far the worker got with the call in `slot` (without shared memory: started if it was serving).
     CallState call_state(const Worker* w, int slot, std::uint64_t id) const noexcept {
         if (!w->shm.base) return w->ready ? CallState::started : CallState::delivered;
         std::uint64_t c = std::atomic_ref<std::uint64_t>(w->claim(slot)).load(std::memory_order_acquire);
         if (c == (id | pp::k_started | pp::k_done)) return CallState::finished;
         if (c == (id | pp::k_started)) return CallState::started;
+        if (c == (id | pp::k_started | pp::k_answered)) return CallState::answered;
         return CallState::delivered;
     }
     /// Takes back a call the worker has not started; false when it has.
@@ -503,7 +504,7 @@ struct ProcessPool::State {
     void abandon(Worker* w, Job* j) noexcept {
         w->slots[j->slot].job = nullptr;
         if (!take_back(w, j->slot, j->id) && options.kill_on_cancel &&
-            call_state(w, j->slot, j->id) != CallState::finished)
+            call_state(w, j->slot, j->id) < CallState::answered)  // still running
             kill(w);
     }
     void finish_cancelled(Job* j) noexcept {

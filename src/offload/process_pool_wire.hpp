@@ -56,6 +56,10 @@ inline constexpr std::uint8_t k_no_slot = 0xff;
 inline constexpr std::size_t k_control = 4096;
 inline constexpr std::uint64_t k_started = std::uint64_t{1} << 63;
 inline constexpr std::uint64_t k_done = std::uint64_t{1} << 62;
+// id | k_started | k_answered: the call has ended and its answer goes through the socket (an exception, or a
+// result too large for the reply area): set before the answer is sent, so that the pool does not kill the
+// worker for a cancelled call that is already over (the call running after it would fail for nothing).
+inline constexpr std::uint64_t k_answered = std::uint64_t{1} << 61;
 
 /// The shared memory's layout, the same on both sides.
 struct SharedLayout {

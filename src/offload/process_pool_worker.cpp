@@ -7,6 +7,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -88,6 +91,71 @@ Kind run_call(const char* body, std::size_t n, std::uint64_t id, const SharedLay
     return kind;
 }
 
+// Answers kept back to go out together (see worker_main) go out at the latest k_flush after the first of them,
+// even when the call that runs meanwhile is a long one: its own thread sends them then. Every write to the
+// socket is made under the mutex, so frames never interleave.
+class Flusher {
+public:
+    static constexpr auto k_flush = std::chrono::milliseconds(1);
+    explicit Flusher(int fd) noexcept : m_fd(fd) {}
+    /// Keeps the answers in `batch` back (and clears it); false when they cannot be kept (no thread).
+    bool hold(std::string& batch) {
+        std::lock_guard lock(m_mutex);
+        if (!m_started) {
+            try {
+                std::thread([this] { run(); }).detach();
+            } catch (...) {
+                return false;
+            }
+            m_started = true;
+        }
+        if (m_held.empty()) {
+            m_due = std::chrono::steady_clock::now() + k_flush;
+            if (m_idle) m_cv.notify_one();  // else it is already timing answers: it looks at m_due when it wakes
+        }
+        m_held += batch;
+        batch.clear();
+        return true;
+    }
+    /// Sends the answers kept back, then `batch`.
+    void send(const std::string& batch) {
+        std::lock_guard lock(m_mutex);
+        if (!m_held.empty()) {
+            send_all_or_exit(m_fd, m_held);
+            m_held.clear();
+        }
+        if (!batch.empty()) send_all_or_exit(m_fd, batch);
+    }
+
+private:
+    // While answers keep being held and sent by the worker's own thread (a stream of short calls), this thread
+    // wakes once per k_flush, not once per batch: it is notified only from its idle wait.
+    [[noreturn]] void run() {
+        std::unique_lock lock(m_mutex);
+        for (;;) {
+            m_idle = true;
+            m_cv.wait(lock, [this] { return !m_held.empty(); });
+            m_idle = false;
+            while (!m_held.empty()) {
+                auto due = m_due;  // of the answers held now (later ones may have replaced those it woke for)
+                if (std::chrono::steady_clock::now() >= due) {
+                    send_all_or_exit(m_fd, m_held);
+                    m_held.clear();
+                    break;
+                }
+                m_cv.wait_until(lock, due);
+            }
+        }
+    }
+    int m_fd;
+    std::mutex m_mutex;
+    std::condition_variable m_cv;
+    std::string m_held;
+    std::chrono::steady_clock::time_point m_due;
+    bool m_started = false;
+    bool m_idle = false;  // the thread waits for answers to be held (not for a due time)
+};
+
 }  // namespace
 
 [[noreturn]] void worker_main(int fd, int memfd) {
@@ -112,11 +180,13 @@ Kind run_call(const char* body, std::size_t n, std::uint64_t id, const SharedLay
     std::string in;
     std::size_t start = 0, end = 0;
     // Answers in shared memory may wait here while the calls are short and more are already in: they go out
-    // together, and the pool wakes up once for them.
+    // together, and the pool wakes up once for them (at the latest Flusher::k_flush after the first of them,
+    // even if the call after them is long).
     constexpr int k_batch = 8;
     constexpr auto k_short = std::chrono::microseconds(100);
     std::string batch;
     int waiting = 0;
+    auto& flusher = *new Flusher(fd);  // never destroyed: a job that calls exit() leaves its thread alone
     auto next_is_whole = [&](std::size_t at) {
         if (end - at < 4) return false;
         std::uint32_t n;
@@ -150,6 +220,9 @@ Kind run_call(const char* body, std::size_t n, std::uint64_t id, const SharedLay
             auto t0 = std::chrono::steady_clock::now();
             if (claim(shm, slot, h.id)) {
                 kind = run_call(body, len, h.id, shm, slot, batch);
+                if (slot != k_no_slot && kind != value_shm)  // over: its answer goes out below, at once
+                    std::atomic_ref<std::uint64_t>(*shm.claim(slot))
+                        .store(h.id | k_started | k_answered, std::memory_order_release);
                 std::fflush(nullptr);  // what the job printed is seen now, not at a later exit that skips it
             } else {
                 std::size_t at = batch.size();
@@ -158,15 +231,15 @@ Kind run_call(const char* body, std::size_t n, std::uint64_t id, const SharedLay
             }
             bool may_wait = kind == value_shm && ++waiting < k_batch && next_is_whole(start) &&
                             std::chrono::steady_clock::now() - t0 < k_short;
-            if (!may_wait) {
-                send_all_or_exit(fd, batch);
+            if (!may_wait || !flusher.hold(batch)) {
+                flusher.send(batch);
                 batch.clear();
                 waiting = 0;
                 if (batch.capacity() > (1u << 20)) std::string().swap(batch);
             }
         }
-        if (!batch.empty()) {  // (only frames that are not calls came after the last answer)
-            send_all_or_exit(fd, batch);
+        {  // (only frames that are not calls came after the last answer)
+            flusher.send(batch);
             batch.clear();
             waiting = 0;
         }
