@@ -129,21 +129,23 @@ public:
 
 private:
     // While answers keep being held and sent by the worker's own thread (a stream of short calls), this thread
-    // wakes once per k_flush, not once per batch: it is notified only from its idle wait.
+    // wakes once per k_flush and is never notified; it goes back to waiting for a notice after k_quiet without
+    // any answer held.
     [[noreturn]] void run() {
+        constexpr auto k_quiet = std::chrono::milliseconds(10);
         std::unique_lock lock(m_mutex);
         for (;;) {
             m_idle = true;
             m_cv.wait(lock, [this] { return !m_held.empty(); });
             m_idle = false;
-            while (!m_held.empty()) {
-                auto due = m_due;  // of the answers held now (later ones may have replaced those it woke for)
-                if (std::chrono::steady_clock::now() >= due) {
+            for (;;) {
+                auto now = std::chrono::steady_clock::now();
+                if (!m_held.empty() && now >= m_due) {
                     send_all_or_exit(m_fd, m_held);
                     m_held.clear();
-                    break;
                 }
-                m_cv.wait_until(lock, due);
+                if (m_held.empty() && now - (m_due - k_flush) >= k_quiet) break;  // m_due - k_flush: the last hold
+                m_cv.wait_until(lock, m_held.empty() ? now + k_flush : m_due);
             }
         }
     }
