@@ -224,6 +224,22 @@ TEST_F(DbPg, TypesRoundTrip) {
     }());
 }
 
+TEST_F(DbPg, ANulByteInTheSqlTextIsAnErrorNotATruncatedStatement) {
+    // libpq takes the SQL as a C string: the server would have run only the text before the NUL.
+    run_bounded([&]() -> Task<void> {
+        auto db = co_await db::connect(url(), {.max_size = 1});
+        co_await db.execute("drop table if exists nul_t; create table nul_t(x int)");
+        std::string cut("insert into nul_t values (1)\0; insert into nul_t values (2)", 59);
+        auto err = co_await error_of<db::SyntaxError>(db.execute(cut));
+        EXPECT_TRUE(contains(err, "NUL")) << err;
+        std::string with_param("select $1::int\0", 15);
+        err = co_await error_of<db::SyntaxError>(db.query(with_param, 7));
+        EXPECT_TRUE(contains(err, "NUL")) << err;
+        EXPECT_EQ((co_await db.query_one("select count(*) from nul_t")).get<std::int64_t>(0), 0);
+        co_await db.close();
+    }());
+}
+
 TEST_F(DbPg, TransactionsSavepointsAndRollbackOnDrop) {
     run_bounded([&]() -> Task<void> {
         auto db = co_await db::connect(url(), {.min_size = 1, .max_size = 1});

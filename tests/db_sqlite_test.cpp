@@ -1025,4 +1025,76 @@ TEST(DbSqlite, HandlesCopyAndEmptyHandlesFail) {
     }());
 }
 
+
+// A NUL byte in the SQL text: SQLite's parser stops there, leaving its tail at the NUL for ever; the script
+// loop prepared "nothing" at the same place again and again (the connection's thread spun for good, and the
+// awaiting task hung). It is a clear SyntaxError, at once, and the connection stays usable.
+TEST(DbSqlite, ANulByteInTheSqlTextIsAnErrorNotAHang) {
+    TempDir dir;
+    run_bounded([&]() -> Task<void> {
+        auto db = co_await db::connect(dir.url(), {.max_size = 1});
+        std::string sql("select 1;\0select 2", 18);
+        std::string trailing("select 3", 8);
+        trailing.push_back('\0');
+        std::vector<std::string> texts;  // not an initializer_list in a coroutine (GCC 12)
+        texts.push_back(sql);
+        texts.push_back(trailing);
+        for (const std::string& text : texts) {
+            std::string err = "<hung>";
+            try {
+                err = co_await error_of<db::SyntaxError>(corio::timeout(2s, db.query(text)));
+            } catch (const corio::TimeoutError&) {
+            } catch (const std::exception& e) {
+                err = std::string("other: ") + e.what();
+            }
+            EXPECT_TRUE(contains(err, "NUL")) << err;
+        }
+        EXPECT_EQ((co_await db.query_one("select 4")).get<int>(0), 4);
+    }());
+}
+
+constexpr const char* k_slow_insert =
+    "insert into t with recursive c(x) as (select 1 union all select x + 1 from c where x < 4000000000) "
+    "select count(*) from c";
+
+// SQLite rolls the whole transaction back when a write inside it is interrupted (statement_timeout or a
+// cancelled task). The transaction must not carry on in autocommit mode: its next statements were committed
+// one by one, and its rollback() failed ("no transaction is active") with those rows kept.
+TEST(DbSqlite, AWriteInterruptedInsideATransactionAbortsItInsteadOfAutocommitting) {
+    TempDir dir;
+    run_bounded([&]() -> Task<void> {
+        auto db = co_await db::connect(dir.url(), {.max_size = 1, .statement_timeout = 100ms});
+        co_await db.execute("create table t(x integer)");
+        {
+            auto tx = co_await db.begin();
+            co_await tx.execute("insert into t values (1)");
+            auto timed_out = co_await error_of<db::QueryCanceled>(tx.execute(k_slow_insert));
+            EXPECT_TRUE(contains(timed_out, "57014")) << timed_out;
+            auto after = co_await error_of<db::DatabaseError>(tx.execute("insert into t values (2)"));
+            EXPECT_TRUE(contains(after, "25P02")) << after;
+            auto rolled = co_await error_of<db::Error>(tx.rollback());
+            EXPECT_EQ(rolled, "<no error>");
+        }
+        EXPECT_EQ(co_await count(db, "t"), 0);
+        {
+            // The same after a cancelled task, with the transaction dropped: its connection comes back clean.
+            auto tx = co_await db.begin();
+            co_await tx.execute("insert into t values (3)");
+            auto h = corio::spawn(tx.execute(k_slow_insert));
+            co_await corio::sleep(30ms);
+            h.cancel();
+            auto err = co_await error_of<corio::CancelledError>(joined(std::move(h)));
+            EXPECT_NE(err, "<no error>");
+            auto commit = co_await error_of<db::DatabaseError>(tx.commit());
+            EXPECT_NE(commit, "<no error>");
+        }
+        EXPECT_EQ(co_await count(db, "t"), 0);
+        auto tx = co_await db.begin();  // the connection is usable
+        co_await tx.execute("insert into t values (4)");
+        co_await tx.commit();
+        EXPECT_EQ(co_await count(db, "t"), 1);
+        EXPECT_EQ(db.statistics().closed, 0u);
+    }());
+}
+
 }  // namespace

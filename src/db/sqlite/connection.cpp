@@ -478,6 +478,10 @@ private:
             fail_state("08003", "the SQLite connection is closed");
             return;
         }
+        if (auto nul = sql.find('\0'); nul != std::string::npos) {
+            // SQLite's parser stops at a NUL: what follows it would be silently ignored (or never consumed).
+            return fail_state("42601", "the SQL text contains a NUL byte (at offset " + std::to_string(nul) + ")");
+        }
         std::int64_t before = sqlite3_total_changes64(db);
         bool caching = w.cache.capacity() > 0;
         sqlite3_stmt* st = caching ? w.cache.get(sql) : nullptr;
@@ -528,8 +532,10 @@ private:
                 total += affected;
             }
             if (blank(tail, end)) break;
+            const char* from = tail;
             int prc = sqlite3_prepare_v3(db, tail, static_cast<int>(end - tail), 0, &st, &tail);
             if (prc != SQLITE_OK) return fail(db, prc);
+            if (!st && tail == from) break;  // nothing consumed: never loop on the same text
         }
         affected = total;
         if (!result) result = std::make_shared<Result>();
@@ -595,7 +601,17 @@ public:
         }
     }
 
-    Task<void> control(std::string sql) override { (void)co_await run(std::move(sql), {}, false); }
+    Task<void> control(std::string sql) override {
+        if (m_aborted) {
+            // SQLite rolled the transaction back already: ROLLBACK ends the aborted state, anything else fails.
+            bool rollback = sql == "ROLLBACK";
+            bool commit = sql == "COMMIT";
+            if (rollback || commit) m_aborted = false;
+            if (rollback) co_return;
+            throw_aborted(std::move(sql), commit ? "40000" : "25P02");
+        }
+        (void)co_await run(std::move(sql), {}, false);
+    }
 
     Task<void> ping() override {
         if (m_broken) throw ConnectionError("the SQLite connection to \"" + m_label + "\" is broken");
@@ -615,7 +631,7 @@ public:
     }
 
     bool is_broken() const noexcept override { return m_broken; }
-    bool in_transaction() const noexcept override { return m_in_transaction; }
+    bool in_transaction() const noexcept override { return m_in_transaction || m_aborted; }
     std::string_view begin_sql() const noexcept override { return m_read_only ? "BEGIN" : "BEGIN IMMEDIATE"; }
 
 private:
@@ -624,8 +640,17 @@ private:
             throw ConnectionError("the SQLite connection to \"" + m_label + "\" is " +
                                   (m_closed ? "closed" : "broken"));
         }
+        if (m_aborted) {
+            if (!is_rollback(sql)) throw_aborted(std::move(sql), "25P02");
+            m_aborted = false;  // a ROLLBACK run as SQL: nothing is left to roll back
+            co_return driver::Result{std::make_shared<Result>(), 0};
+        }
         ExecCall call(m_worker.get(), interruptible, std::move(sql), std::move(params));
         co_await call;
+        bool failed = call.error || !call.state.empty() || call.rc != SQLITE_OK;
+        // A failure that ended the transaction (an interrupted write, SQLITE_FULL, IOERR, NOMEM...): SQLite
+        // rolled it all back. The statements that follow must not run in autocommit mode as if still inside.
+        if (failed && m_in_transaction && !call.in_transaction) m_aborted = true;
         m_in_transaction = call.in_transaction;
         if (call.error) std::rethrow_exception(call.error);
         if (!call.state.empty()) {
@@ -647,8 +672,33 @@ private:
         co_return driver::Result{std::move(call.result), call.affected};
     }
 
+    static bool is_rollback(std::string_view sql) noexcept {
+        while (!sql.empty() && (sql.back() == ';' || sql.back() == ' ' || sql.back() == '\n' || sql.back() == '\t'))
+            sql.remove_suffix(1);
+        while (!sql.empty() && (sql.front() == ' ' || sql.front() == '\n' || sql.front() == '\t')) sql.remove_prefix(1);
+        auto lower = [](std::string_view s) {
+            std::string out(s);
+            for (char& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+            return out;
+        };
+        std::string l = lower(sql);
+        return l == "rollback" || l == "rollback transaction";
+    }
+
+    [[noreturn]] static void throw_aborted(std::string sql, const char* sqlstate) {
+        DatabaseErrorInfo info;
+        info.sqlstate = sqlstate;
+        info.severity = "ERROR";
+        info.message = std::string(sqlstate[0] == '4' ? "the transaction was rolled back: " : "") +
+                       "current transaction is aborted (SQLite rolled it back when a statement in it failed), "
+                       "commands ignored until end of transaction block";
+        info.query = std::move(sql);
+        throw_database_error(std::move(info));
+    }
+
     std::string m_label;
     bool m_read_only;
+    bool m_aborted = false;  // SQLite ended the transaction on a failure: only a ROLLBACK is accepted
     std::chrono::milliseconds m_statement_timeout;
     std::shared_ptr<Worker> m_worker;
     std::thread m_thread;
