@@ -189,6 +189,22 @@ TEST_F(DbPg, TypesRoundTrip) {
             (void)r.get<int>(0);
         }());
         EXPECT_NE(null_err, "<no error>");
+        // At the edges of the C++ type: refused with a TypeError, never a conversion that overflows.
+        auto edges = co_await db.query_one("select 1e300::float8 as big, '5874897-12-31'::date as last_day");
+        auto big_err = co_await error_of<db::TypeError>([&]() -> Task<void> {
+            (void)edges.get<float>("big");
+            co_return;
+        }());
+        EXPECT_TRUE(contains(big_err, "big") && contains(big_err, "out of the range of float")) << big_err;
+        EXPECT_GT(edges.get<db::Date>("last_day").time_since_epoch().count(), 2'100'000'000);  // beyond chrono::year
+        auto day_err = co_await error_of<db::TypeError>([&]() -> Task<void> {
+            (void)edges.get<db::Timestamp>("last_day");
+            co_return;
+        }());
+        EXPECT_TRUE(contains(day_err, "out of the range")) << day_err;
+        auto far_err = co_await error_of<db::TypeError>(
+            db.query("select $1::timestamptz", std::chrono::sys_seconds(std::chrono::seconds::min())));
+        EXPECT_TRUE(contains(far_err, "microsecond range")) << far_err;
         // Arrays.
         std::vector<std::int64_t> ints = {1, -2, 3};
         EXPECT_EQ(co_await echo(db, "int8[]", ints), ints);
@@ -235,7 +251,27 @@ TEST_F(DbPg, ANulByteInTheSqlTextIsAnErrorNotATruncatedStatement) {
         std::string with_param("select $1::int\0", 15);
         err = co_await error_of<db::SyntaxError>(db.query(with_param, 7));
         EXPECT_TRUE(contains(err, "NUL")) << err;
+        {
+            auto conn = co_await db.acquire();
+            err = co_await error_of<db::SyntaxError>(conn.copy_in(std::string("copy nul_t from stdin\0;", 23)));
+            EXPECT_TRUE(contains(err, "offset 21")) << err;
+            EXPECT_EQ((co_await conn.query_one("select 1")).get<int>(0), 1);  // still usable
+        }
         EXPECT_EQ((co_await db.query_one("select count(*) from nul_t")).get<std::int64_t>(0), 0);
+        co_await db.close();
+    }());
+}
+
+TEST_F(DbPg, AScriptsRowCountIsItsLastStatements) {
+    // What the SQLite driver matches (DbSqlite.AScriptsRowCountIsItsLastStatementsAsOnPostgres).
+    run_bounded([&]() -> Task<void> {
+        auto db = co_await db::connect(url(), {.max_size = 1});
+        co_await db.execute("drop table if exists sc; create table sc(x int)");
+        EXPECT_EQ(co_await db.execute("insert into sc values (1), (2), (3); insert into sc values (4)"), 1u);
+        EXPECT_EQ(co_await db.execute("update sc set x = x + 1; delete from sc where x > 3;  -- two"), 2u);
+        auto rows = co_await db.query("insert into sc values (9); select x from sc order by x");
+        EXPECT_EQ(rows.size(), 3u);
+        EXPECT_EQ(rows.rows_affected(), 3u);
         co_await db.close();
     }());
 }

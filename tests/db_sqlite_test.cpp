@@ -227,6 +227,39 @@ TEST(DbSqlite, IntegersBooleansAndFloatsRoundTripWithExtremes) {
     }());
 }
 
+TEST(DbSqlite, ValuesAtTheEdgesOfTheirCppTypeAreReadOrRefusedNeverOverflowed) {
+    // Each of these overflowed a signed or a float conversion before (undefined behaviour: UBSan stops here).
+    TempDir dir;
+    run_bounded([&]() -> Task<void> {
+        using namespace std::chrono;
+        auto db = co_await open_vals(dir);
+        // A REAL beyond float's range read as a float: a TypeError naming it, not a cast out of range.
+        auto big = co_await db.query_one("select 1e300 as big, 3.5 as small, -1e39 as neg");
+        auto err = co_await error_of<db::TypeError>([&]() -> Task<void> {
+            (void)big.get<float>("big");
+            co_return;
+        }());
+        EXPECT_TRUE(contains(err, "big") && contains(err, "out of the range of float")) << err;
+        EXPECT_NE(co_await error_of<db::TypeError>([&]() -> Task<void> {
+            (void)big.get<float>("neg");
+            co_return;
+        }()), "<no error>");
+        EXPECT_EQ(big.get<float>("small"), 3.5f);
+        EXPECT_EQ(big.get<double>("big"), 1e300);
+        EXPECT_EQ(big.get<long double>("big"), static_cast<long double>(1e300));
+        // The extremes of a microsecond time point are written and read back.
+        db::TimestampTz lowest = db::TimestampTz(microseconds::min());
+        db::TimestampTz highest = db::TimestampTz(microseconds::max());
+        EXPECT_EQ(co_await round_trip(db, lowest), lowest);
+        EXPECT_EQ(co_await round_trip(db, highest), highest);
+        // A time point in whole seconds beyond the microsecond range is refused as a parameter.
+        auto far = sys_seconds(seconds::min());
+        err = co_await error_of<db::TypeError>(db.execute("insert into vals(v) values ($1)", far));
+        EXPECT_TRUE(contains(err, "microsecond range")) << err;
+        EXPECT_EQ(co_await round_trip(db, sys_seconds(seconds(-62135596800))), sys_seconds(seconds(-62135596800)));
+    }());
+}
+
 TEST(DbSqlite, TextNumericAndBytesRoundTrip) {
     TempDir dir;
     run_bounded([&]() -> Task<void> {
@@ -1050,6 +1083,19 @@ TEST(DbSqlite, ANulByteInTheSqlTextIsAnErrorNotAHang) {
             EXPECT_TRUE(contains(err, "NUL")) << err;
         }
         EXPECT_EQ((co_await db.query_one("select 4")).get<int>(0), 4);
+    }());
+}
+
+TEST(DbSqlite, AScriptsRowCountIsItsLastStatementsAsOnPostgres) {
+    TempDir dir;
+    run_bounded([&]() -> Task<void> {
+        auto db = co_await db::connect(dir.url(), {.max_size = 1});
+        co_await db.execute("create table sc(x int)");
+        EXPECT_EQ(co_await db.execute("insert into sc values (1), (2), (3); insert into sc values (4)"), 1u);
+        EXPECT_EQ(co_await db.execute("update sc set x = x + 1; delete from sc where x > 3;  -- two"), 2u);
+        auto rows = co_await db.query("insert into sc values (9); select x from sc order by x");
+        EXPECT_EQ(rows.size(), 3u);
+        EXPECT_EQ(rows.rows_affected(), 3u);
     }());
 }
 

@@ -45,6 +45,7 @@ Task<std::unique_ptr<CopyState>> start(std::shared_ptr<PoolState> pool, Slot* s,
     if (!s) throw Error(std::string("corio::db: ") + what + " on a released Connection");
     if (s->poisoned) throw ConnectionError("the connection is unusable after a failed cleanup");
     if (s->copy) throw Error("corio::db: a COPY is already in progress on this connection");
+    driver::check_sql_text(sql);
     if (!s->pending.empty()) co_await flush_pending(s);
     auto state = std::make_unique<CopyState>();
     state->pool = std::move(pool);

@@ -1,4 +1,5 @@
-// The driver interface's defaults: what a database without notifications or COPY (SQLite) answers.
+// The driver interface's defaults (what a database without notifications or COPY, SQLite, answers) and the
+// check every statement's SQL text passes before a driver sees it.
 
 #include "driver.hpp"
 
@@ -15,6 +16,17 @@ namespace {
     throw_database_error(std::move(info));
 }
 }  // namespace
+
+void check_sql_text(const std::string& sql) {
+    if (auto at = sql.find('\0'); at != std::string::npos) {
+        DatabaseErrorInfo info;
+        info.sqlstate = "42601";
+        info.severity = "ERROR";
+        info.message = "the SQL text contains a NUL byte (at offset " + std::to_string(at) + ")";
+        info.query = sql;
+        throw_database_error(std::move(info));
+    }
+}
 
 Task<void> Connection::listen(std::string) {
     unsupported("LISTEN");

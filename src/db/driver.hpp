@@ -134,6 +134,10 @@ public:
 /// Errors: db::ConnectionError (unreachable, refused, authentication, connect_timeout), db::ConfigError.
 Task<std::unique_ptr<Connection>> connect_postgres(PgConfig config, PoolOptions options);
 
+/// Checks SQL text before any driver sees it: a NUL byte is a db::SyntaxError (42601) naming its offset.
+/// libpq takes SQL as a C string and would run only the text before it; SQLite's parser stops at it.
+void check_sql_text(const std::string& sql);
+
 /// Opens an SQLite connection (src/db/sqlite/): its thread, the file, WAL, busy timeout, foreign keys.
 /// Errors: db::ConnectionError (cannot open the file, not a database).
 Task<std::unique_ptr<Connection>> connect_sqlite(SqliteConfig config, PoolOptions options);

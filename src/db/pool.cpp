@@ -384,6 +384,7 @@ Task<void> flush_pending(Slot* s) {
 Task<Rows> exec_on(std::shared_ptr<PoolState> pool, Slot* s, std::string sql, std::vector<detail::Param> params) {
     if (s->poisoned) throw ConnectionError("the connection is unusable after a failed cleanup");
     check_no_copy(s);
+    driver::check_sql_text(sql);
     if (!s->pending.empty()) co_await flush_pending(s);
     driver::Result r = co_await s->conn->exec(std::move(sql), std::move(params));
     (void)pool;  // keeps the pool (and the slot) alive while the statement runs

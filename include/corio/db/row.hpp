@@ -139,7 +139,8 @@ public:
     [[nodiscard]] iterator end() const noexcept { return {this, size()}; }
     /// The columns' names (also when there are no rows).
     [[nodiscard]] std::vector<std::string> column_names() const;
-    /// Rows inserted, updated or deleted by the statement (for a SELECT: rows returned).
+    /// Rows inserted, updated or deleted by the statement (for a SELECT: rows returned). For several statements
+    /// in one text, the last one's count (as PostgreSQL reports it), on both drivers.
     [[nodiscard]] std::uint64_t rows_affected() const noexcept { return m_affected; }
 
     /// Every row as a T (see Row::as).

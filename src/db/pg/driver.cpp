@@ -131,19 +131,6 @@ void add_param(pg::Params& out, const detail::Param& p) {
 
 // ---- several statements? -----------------------------------------------------------------------------------
 
-// libpq takes SQL as a C string: a NUL would cut it short, and the server would run only the text before it.
-// A clear error instead, as from the SQLite driver.
-void reject_nul(const std::string& sql) {
-    if (auto at = sql.find('\0'); at != std::string::npos) {
-        DatabaseErrorInfo info;
-        info.sqlstate = "42601";
-        info.severity = "ERROR";
-        info.message = "the SQL text contains a NUL byte (at offset " + std::to_string(at) + ")";
-        info.query = sql;
-        throw_database_error(std::move(info));
-    }
-}
-
 // True when `sql` holds more than one statement: after a ';' outside quotes and comments, something other
 // than blanks, comments and further ';'.
 bool several_statements(std::string_view s) {
@@ -498,7 +485,6 @@ public:
     explicit PgDriverConnection(std::unique_ptr<pg::PgConnection> c) : m_conn(std::move(c)) {}
 
     Task<Result> exec(std::string sql, std::vector<detail::Param> params) override {
-        reject_nul(sql);
         pg::PgResult r;
         if (params.empty() && several_statements(sql)) {
             r = co_await m_conn->exec_script(sql);
@@ -540,12 +526,10 @@ public:
     bool may_listen() const noexcept override { return m_conn->may_listen(); }
 
     Task<std::unique_ptr<CopyIn>> copy_in(std::string sql) override {
-        reject_nul(sql);
         pg::PgCopyIn c = co_await m_conn->copy_in(sql);
         co_return std::make_unique<PgCopyInDriver>(std::move(c));
     }
     Task<std::unique_ptr<CopyOut>> copy_out(std::string sql) override {
-        reject_nul(sql);
         pg::PgCopyOut c = co_await m_conn->copy_out(sql);
         co_return std::make_unique<PgCopyOutDriver>(std::move(c));
     }

@@ -478,10 +478,6 @@ private:
             fail_state("08003", "the SQLite connection is closed");
             return;
         }
-        if (auto nul = sql.find('\0'); nul != std::string::npos) {
-            // SQLite's parser stops at a NUL: what follows it would be silently ignored (or never consumed).
-            return fail_state("42601", "the SQL text contains a NUL byte (at offset " + std::to_string(nul) + ")");
-        }
         std::int64_t before = sqlite3_total_changes64(db);
         bool caching = w.cache.capacity() > 0;
         sqlite3_stmt* st = caching ? w.cache.get(sql) : nullptr;
@@ -514,7 +510,8 @@ private:
         step_all(db, st, before);
     }
 
-    /// Several statements separated by ';' (no parameters): run in turn, the last one's rows kept.
+    /// Several statements separated by ';' (no parameters): run in turn, the last one's rows and row count kept
+    /// (as PostgreSQL reports a script: its last command's).
     void exec_script(sqlite3* db, sqlite3_stmt* first, const char* tail) {
         if (!params.empty()) {
             sqlite3_finalize(first);
@@ -522,14 +519,12 @@ private:
         }
         const char* end = sql.data() + sql.size();
         sqlite3_stmt* st = first;
-        std::uint64_t total = 0;
         for (;;) {
             if (st) {
                 std::int64_t before = sqlite3_total_changes64(db);
                 bool ok = step_all(db, st, before);
                 sqlite3_finalize(st);
                 if (!ok) return;
-                total += affected;
             }
             if (blank(tail, end)) break;
             const char* from = tail;
@@ -537,7 +532,6 @@ private:
             if (prc != SQLITE_OK) return fail(db, prc);
             if (!st && tail == from) break;  // nothing consumed: never loop on the same text
         }
-        affected = total;
         if (!result) result = std::make_shared<Result>();
     }
 };

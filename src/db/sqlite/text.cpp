@@ -129,7 +129,8 @@ std::string format_date(std::int64_t days) {
 
 std::string format_timestamp(std::int64_t micros) {
     std::int64_t days = floor_div(micros, k_us_per_day);
-    std::int64_t rest = micros - days * k_us_per_day;  // [0, one day)
+    std::int64_t rest = micros % k_us_per_day;  // not micros - days * k_us_per_day: overflows near INT64_MIN
+    if (rest < 0) rest += k_us_per_day;         // [0, one day)
     std::string out = format_date(days);
     auto secs = static_cast<std::uint64_t>(rest / 1'000'000);
     auto frac = static_cast<std::uint64_t>(rest % 1'000'000);
@@ -201,9 +202,10 @@ std::optional<std::int64_t> parse_timestamp(std::string_view text, bool with_zon
         }
         if (!sc.done()) return std::nullopt;
     }
-    constexpr std::int64_t max_days = std::numeric_limits<std::int64_t>::max() / k_us_per_day - 1;
-    if (days > max_days || days < -max_days) return std::nullopt;
-    return days * k_us_per_day + us - offset_us;
+    // Exact in 128 bits: the first and last days of the range hold only part of their microseconds.
+    __int128 at = static_cast<__int128>(days) * k_us_per_day + us - offset_us;
+    if (at > std::numeric_limits<std::int64_t>::max() || at < std::numeric_limits<std::int64_t>::min()) return std::nullopt;
+    return static_cast<std::int64_t>(at);
 }
 
 std::string scalar_text(const detail::Param& p) {

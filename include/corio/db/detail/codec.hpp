@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cmath>
 #include <concepts>
 #include <cstdint>
 #include <limits>
@@ -95,10 +96,18 @@ struct Traits<T> {
         p.type = type;
         p.f = static_cast<double>(v);
     }
-    static bool decode(const Cell& c, T& v, std::string&) noexcept {
-        if (c.type == Type::float32 || c.type == Type::float64) v = static_cast<T>(c.f);
-        else if (is_integer(c.type)) v = static_cast<T>(c.i);
-        else return false;
+    static bool decode(const Cell& c, T& v, std::string& why) {
+        if (c.type == Type::float32 || c.type == Type::float64) {
+            if (std::isfinite(c.f) && std::abs(c.f) > static_cast<double>(std::numeric_limits<T>::max())) {
+                why = "the value is out of the range of " + name();  // (the cast would be undefined)
+                return false;
+            }
+            v = static_cast<T>(c.f);
+        } else if (is_integer(c.type)) {
+            v = static_cast<T>(c.i);
+        } else {
+            return false;
+        }
         return true;
     }
     static std::string name() { return sizeof(T) <= 4 ? "float" : sizeof(T) == 8 ? "double" : "long double"; }
@@ -232,14 +241,30 @@ struct TimePointTraits {
     using TP = std::chrono::time_point<Clock, D>;
     static constexpr Type type = K;
     static void encode(TP v, Param& p) {
+        if constexpr (!MicroOrFiner<D>) {  // a coarser unit: its extremes do not fit in microseconds
+            if (v.time_since_epoch() > std::chrono::floor<D>(std::chrono::microseconds::max()) ||
+                v.time_since_epoch() < std::chrono::ceil<D>(std::chrono::microseconds::min())) {
+                throw_param_range("std::chrono::time_point", "a time beyond the microsecond range");
+            }
+        }
         p.type = type;
         p.i = std::chrono::floor<std::chrono::microseconds>(v).time_since_epoch().count();
     }
     static bool decode(const Cell& c, TP& v, std::string& why) {
         std::int64_t us;
-        if (c.type == K) us = c.i;
-        else if (K == Type::timestamp && c.type == Type::date) us = c.i * 86'400'000'000;
-        else return false;
+        if (c.type == K) {
+            us = c.i;
+        } else if (K == Type::timestamp && c.type == Type::date) {
+            constexpr std::int64_t us_per_day = 86'400'000'000;
+            if (c.i > std::numeric_limits<std::int64_t>::max() / us_per_day ||
+                c.i < std::numeric_limits<std::int64_t>::min() / us_per_day) {
+                why = "the date is out of the range of a time point in microseconds";
+                return false;
+            }
+            us = c.i * us_per_day;
+        } else {
+            return false;
+        }
         if constexpr (MicroOrFiner<D>) {
             constexpr auto per_us = std::chrono::duration_cast<D>(std::chrono::microseconds(1)).count();
             if (us > std::numeric_limits<typename D::rep>::max() / per_us ||
