@@ -1307,6 +1307,98 @@ TEST(ProcessPool, TheSharedHeapReusesFreedBlocksAndSaysWhenItIsFull) {
     run_bounded(body());
 }
 
+// Says it has started, then reads `data` over and over until `release` exists (at most 10 s), and once more
+// after that; writes to `report` (atomically) whether every byte was `expected` each time.
+int watch_bytes(std::span<const unsigned char> data, unsigned char expected, std::string started,
+                std::string release, std::string report) {
+    touch(started);
+    auto same = [&] { return std::all_of(data.begin(), data.end(), [&](unsigned char c) { return c == expected; }); };
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    bool unchanged = same();
+    while (unchanged && !file_exists(release) && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(1ms);
+        unchanged = same();
+    }
+    unchanged = unchanged && same();  // what the parent wrote before `release` is seen now
+    std::string tmp = report + ".tmp";
+    std::ofstream(tmp) << (unchanged ? "unchanged" : "changed");
+    std::rename(tmp.c_str(), report.c_str());
+    return 0;
+}
+
+std::string read_word(const std::string& path) {
+    corio::allow_blocking small_file;
+    std::ifstream f(path);
+    std::string word;
+    f >> word;
+    return word;
+}
+
+class ProcessPoolCancelledReader : public ::testing::TestWithParam<bool> {};  // the array moved into the call
+
+TEST_P(ProcessPoolCancelledReader, TheBlockOfACancelledCallStillRunningIsNotReusedUntilTheCallEnds) {
+    // Without kill_on_cancel a cancelled call runs on in its worker, reading its array in place. The array is
+    // freed as the cancelled submit() completes (moved into the call), or may be by its owner then (a view);
+    // either way its block must not go to another array while the worker reads it. Blocks are handed out
+    // first fit: an array of the same size made next would get that very block.
+    TempDir dir;
+    auto body = [&](bool moved) -> corio::Task<void> {
+        constexpr std::size_t k_size = 1 << 20;
+        corio::ProcessPool pool(1, {.kill_on_cancel = false, .shared_heap = 2 * k_size});
+        auto bytes = pool.shared_array<unsigned char>(k_size);
+        std::memset(bytes.data(), 0xaa, k_size);
+        auto pattern = static_cast<unsigned char>(0xaa);
+        auto call = moved ? pool.submit(watch_bytes, std::move(bytes), pattern, dir.file("started"), dir.file("go"),
+                                        dir.file("report"))
+                          : pool.submit(watch_bytes, bytes.view(), pattern, dir.file("started"), dir.file("go"),
+                                        dir.file("report"));
+        auto h = corio::spawn(std::move(call));
+        EXPECT_TRUE(co_await eventually([&] { return file_exists(dir.file("started")); }));
+        int pid = pool.worker_pids().at(0);
+        h.cancel();
+        EXPECT_THROW((void)co_await h, corio::CancelledError);  // at once, while the call still runs
+        bytes = {};                                              // its owner is done with it (a view)
+        auto other = pool.shared_array<unsigned char>(k_size);
+        std::memset(other.data(), 0xbb, k_size);
+        touch(dir.file("go"));
+        EXPECT_TRUE(co_await eventually([&] { return file_exists(dir.file("report")); }));
+        EXPECT_EQ(read_word(dir.file("report")), "unchanged");
+        // Once the call has answered, its block is free again: with `other` gone the whole heap is.
+        EXPECT_TRUE(co_await eventually([&] { return pool.statistics().busy == 0; }));
+        other = {};
+        EXPECT_NO_THROW((void)pool.shared_array<unsigned char>(2 * k_size));
+        EXPECT_EQ(co_await pool.submit(worker_pid), pid);
+        auto s = pool.statistics();
+        EXPECT_EQ(s.cancelled, 1u);
+        EXPECT_EQ(s.started, 1u);
+    };
+    run_bounded(body(GetParam()));
+}
+
+INSTANTIATE_TEST_SUITE_P(Array, ProcessPoolCancelledReader, ::testing::Values(true, false),
+                         [](const auto& info) { return info.param ? "moved" : "view"; });
+
+TEST(ProcessPool, TheBlockKeptForACancelledCallIsFreedWhenItsWorkerDies) {
+    TempDir dir;
+    auto body = [&]() -> corio::Task<void> {
+        constexpr std::size_t k_size = 1 << 20;
+        corio::ProcessPool pool(1, {.kill_on_cancel = false, .shared_heap = 2 * k_size});
+        auto bytes = pool.shared_array<unsigned char>(k_size);
+        auto h = corio::spawn(pool.submit(watch_bytes, std::move(bytes), static_cast<unsigned char>(0),
+                                          dir.file("started"), dir.file("never"), dir.file("report")));
+        EXPECT_TRUE(co_await eventually([&] { return file_exists(dir.file("started")); }));
+        int pid = pool.worker_pids().at(0);
+        h.cancel();
+        EXPECT_THROW((void)co_await h, corio::CancelledError);
+        ::kill(pid, SIGKILL);
+        EXPECT_TRUE(co_await eventually([&] { return !process_exists(pid); }));  // reaped by the pool
+        EXPECT_NO_THROW((void)pool.shared_array<unsigned char>(2 * k_size));
+        EXPECT_NE(co_await pool.submit(worker_pid), pid);
+        EXPECT_EQ(pool.statistics().crashed, 0u);
+    };
+    run_bounded(body());
+}
+
 TEST(ProcessPool, AViewOfAnotherPoolsArrayFailsThatCallWithSerializationError) {
     auto body = []() -> corio::Task<void> {
         corio::ProcessPool a(1), b(1);

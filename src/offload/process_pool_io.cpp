@@ -54,6 +54,7 @@ void ProcessPool::State::reap(Worker* w) {
         Slot& slot = w->slots[i];
         Job* j = slot.job;
         CallState state = slot.id != 0 ? call_state(w, i, slot.id) : CallState::delivered;
+        if (slot.id != 0 && !pinned.empty()) release_blocks(slot.id);  // it is dead: it reads them no more
         slot = {};
         if (state == CallState::finished) {  // its answer had not gone out yet: the result is in shared memory
             ++stats.completed;
@@ -119,6 +120,7 @@ void ProcessPool::State::on_frame(Worker* w, const pp::Header& h, const char* pa
     if (i == pp::k_slots) return;  // not a call this worker owes an answer to
     Job* j = w->slots[i].job;
     w->slots[i] = {};
+    if (!pinned.empty()) release_blocks(h.id);  // the call is over
     if (w->draining && w->owed() == 0) kill(w);  // what it owed before the request that was cut short is in
     if (h.kind == pp::skipped) {  // taken back before it started
         if (j) requeue(j);
@@ -320,6 +322,8 @@ void ProcessPool::State::shut_down(State* s) {
             w->memfd = -1;
         }
     }
+    for (const Pinned& p : s->pinned) s->heap->unpin(p.block);  // every worker is reaped: nothing reads them
+    s->pinned.clear();
     s->changed();
     unref(s);
 }

@@ -12,6 +12,8 @@
 // `running` (sent; maybe not started yet) waits for the reader. A job is in at most one list. A worker holds
 // up to k_slots calls (1 without shared memory); Worker::slots[i].id != 0 while an answer is owed for slot i,
 // and .job is the job waiting for it (null once that job was cancelled or taken back: the answer is dropped).
+// A cancelled call left running (kill_on_cancel false) keeps the heap blocks of its SharedArray arguments
+// pinned (`pinned`) until its slot is settled: its answer is read, or its worker is reaped or killed at shutdown.
 // When a loop ends its reader tasks are cancelled; the next loop to use the pool starts new ones (the
 // sockets, the buffers and the processes stay).
 #include "process_pool_wire.hpp"
@@ -292,6 +294,11 @@ struct ProcessPool::State {
     std::uint64_t next_id = 0;
     int startup_failures = 0;        // workers in a row that died before their hello
     std::exception_ptr broken;       // set after too many of them: every submit fails with it
+    struct Pinned {
+        std::uint64_t id;     // a cancelled call that may still be running (its slot's id)...
+        std::uint64_t block;  // ...and a heap block it reads in place, pinned (see keep_blocks)
+    };
+    std::vector<Pinned> pinned;
     bool closing = false;
     bool closed = false;
     Statistics stats;
@@ -500,12 +507,50 @@ struct ProcessPool::State {
         finish_cancelled(j);
     }
     /// A cancelled job's call, sent to `w`: its answer, when it comes, is dropped; the call is taken back if
-    /// it has not started, else with kill_on_cancel its worker is killed unless the call has finished.
+    /// it has not started. If it may still be running: with kill_on_cancel its worker is killed; else the heap
+    /// blocks of its SharedArray arguments, which the worker reads in place, are kept (or, failing that, the
+    /// worker is killed all the same).
     void abandon(Worker* w, Job* j) noexcept {
         w->slots[j->slot].job = nullptr;
-        if (!take_back(w, j->slot, j->id) && options.kill_on_cancel &&
-            call_state(w, j->slot, j->id) < CallState::answered)  // still running
-            kill(w);
+        if (take_back(w, j->slot, j->id) || call_state(w, j->slot, j->id) >= CallState::answered) return;
+        if (options.kill_on_cancel || !keep_blocks(j)) kill(w);
+    }
+    /// Pins the heap blocks the job's SharedArray arguments lie in (the job's frame, and so the arguments, are
+    /// still alive): freeing them then only marks them, until release_blocks(j->id). False when out of memory
+    /// (nothing is left pinned).
+    bool keep_blocks(Job* j) noexcept {
+        if (!heap || !j->call->shared_args) return true;
+        struct Keep {
+            State* s;
+            std::uint64_t id;
+        } keep{this, j->id};
+        try {
+            j->call->shared_args(
+                j->call->args,
+                [](void* ctx, const detail::SharedRef& r) {
+                    auto* k = static_cast<Keep*>(ctx);
+                    if (r.bytes == 0 || r.heap != k->s->heap->id()) return;  // (another pool's fails in the worker)
+                    k->s->pinned.reserve(k->s->pinned.size() + 1);
+                    if (auto block = k->s->heap->pin(r.offset)) k->s->pinned.push_back({k->id, *block});
+                },
+                &keep);
+        } catch (...) {
+            release_blocks(j->id);
+            return false;
+        }
+        return true;
+    }
+    /// The call `id` is over (answered, or its worker is gone): its pinned blocks may be reused.
+    void release_blocks(std::uint64_t id) noexcept {
+        for (std::size_t i = 0; i < pinned.size();) {
+            if (pinned[i].id != id) {
+                ++i;
+                continue;
+            }
+            heap->unpin(pinned[i].block);
+            pinned[i] = pinned.back();
+            pinned.pop_back();
+        }
     }
     void finish_cancelled(Job* j) noexcept {
         j->cancelled = true;

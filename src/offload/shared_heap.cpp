@@ -105,6 +105,33 @@ std::pair<std::uint64_t, void*> SharedHeap::allocate(std::size_t bytes) {
 
 void SharedHeap::free(std::uint64_t offset) noexcept {
     std::lock_guard lock(m_mutex);
+    if (auto pinned = m_pinned.find(offset); pinned != m_pinned.end()) {
+        pinned->second.freed = true;  // a worker may still read it: unpin() frees it
+        return;
+    }
+    free_locked(offset);
+}
+
+std::optional<std::uint64_t> SharedHeap::pin(std::uint64_t offset) {
+    std::lock_guard lock(m_mutex);
+    auto used = m_used.upper_bound(offset);
+    if (used == m_used.begin()) return std::nullopt;
+    --used;
+    if (offset - used->first >= used->second) return std::nullopt;
+    ++m_pinned[used->first].count;
+    return used->first;
+}
+
+void SharedHeap::unpin(std::uint64_t block) noexcept {
+    std::lock_guard lock(m_mutex);
+    auto pinned = m_pinned.find(block);
+    if (pinned == m_pinned.end() || --pinned->second.count > 0) return;
+    bool freed = pinned->second.freed;
+    m_pinned.erase(pinned);
+    if (freed) free_locked(block);
+}
+
+void SharedHeap::free_locked(std::uint64_t offset) noexcept {
     auto used = m_used.find(offset);
     if (used == m_used.end()) return;
     std::uint64_t size = used->second;

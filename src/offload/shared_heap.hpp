@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 
 namespace corio::detail {
 
@@ -26,10 +27,21 @@ public:
     [[nodiscard]] std::uint64_t id() const noexcept { return m_id; }
     [[nodiscard]] std::size_t size() const noexcept { return m_size; }
     std::pair<std::uint64_t, void*> allocate(std::size_t bytes);
+    /// Gives back the block at `offset`; a pinned one is given back when its last pin goes.
     void free(std::uint64_t offset) noexcept;
+    /// Keeps the block holding byte `offset` from being handed out again, even once freed, until unpin():
+    /// its offset, or nothing when no block holds that byte. Errors: std::bad_alloc.
+    std::optional<std::uint64_t> pin(std::uint64_t offset);
+    /// Drops a pin pin() returned `block` for.
+    void unpin(std::uint64_t block) noexcept;
 
 private:
+    struct Pin {
+        std::uint32_t count = 0;
+        bool freed = false;  // free() came meanwhile: the last unpin() frees it
+    };
     SharedHeap() = default;
+    void free_locked(std::uint64_t offset) noexcept;
     int m_fd = -1;
     char* m_base = nullptr;
     std::size_t m_size = 0;
@@ -37,6 +49,7 @@ private:
     std::mutex m_mutex;
     std::map<std::uint64_t, std::uint64_t> m_free;  // offset -> bytes, no two adjacent
     std::map<std::uint64_t, std::uint64_t> m_used;  // offset -> bytes
+    std::map<std::uint64_t, Pin> m_pinned;          // blocks of m_used a worker may still read (see ProcessPool)
     std::uint64_t m_high = 0;  // the end of the highest block ever handed out: the memfd is zero above it
 };
 

@@ -195,6 +195,18 @@ void read_result(void* out, SerialReader& r) {
                                  " bytes more than its type reads (a Serializer that writes and reads differently?)");
 }
 
+/// Calls `each(ctx, ref)` for each SharedView or SharedArray argument (a std::tuple<A&...>): the places in the
+/// shared heap a worker reads in place while it runs the call.
+template <class... A>
+void shared_args(const void* refs, void (*each)(void* ctx, const SharedRef& r), void* ctx) {
+    auto one = [&]<class T>(const T& a) {
+        if constexpr (std::is_same_v<wire_t<T>, SharedRef>) each(ctx, Wire<T>::to(a));
+    };
+    std::apply([&](const A&... a) { (one(a), ...); }, *static_cast<const std::tuple<A&...>*>(refs));
+}
+template <class... A>
+inline constexpr bool has_shared_args_v = (std::is_same_v<wire_t<A>, SharedRef> || ...);
+
 /// One call as submit() describes it to the pool; everything it points to lives in submit()'s frame.
 struct CallSpec {
     Trampoline tramp;
@@ -203,6 +215,7 @@ struct CallSpec {
     const void* args;
     void (*read_result)(void* result, SerialReader& r);  // null for void
     void* result;
+    void (*shared_args)(const void* args, void (*each)(void* ctx, const SharedRef& r), void* ctx);  // null: none
 };
 
 template <class F>

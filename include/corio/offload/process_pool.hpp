@@ -98,7 +98,8 @@ struct ProcessPoolOptions {
     /// room beyond that (backpressure). 0: no limit.
     std::size_t max_queue = 1024;
     /// A running job whose awaiter is cancelled: kill its worker (SIGKILL) and start another (true), or let it
-    /// finish and drop its result (false; the worker stays busy until it ends).
+    /// finish and drop its result (false; the worker stays busy until it ends, and so do the shared-heap blocks
+    /// of the SharedArrays it reads).
     bool kill_on_cancel = true;
     /// Shared memory per worker, in bytes: it lets a worker hold 8 calls at once (one running, the next ones
     /// already delivered), and arguments and results that fit in 1/16 of it are written straight into it (the
@@ -153,7 +154,8 @@ public:
     /// characters and bytes without a copy out of the shared memory.
     ///
     /// Cancellation: a job still queued is removed and never runs. A running one: with kill_on_cancel its
-    /// worker is killed and replaced, else it finishes in its worker and its result is dropped. Either way
+    /// worker is killed and replaced, else it finishes in its worker and its result is dropped (the blocks of
+    /// the SharedArrays it reads are not handed out again before it ends, even once freed). Either way
     /// CancelledError is raised at once. corio::timeout() around submit() works the same way.
     /// Errors: the job's exception; WorkerCrashedError; ProcessPoolClosedError after close() began;
     /// SerializationError when a value does not decode.
@@ -220,8 +222,9 @@ private:
         std::tuple<A&...> refs(args...);  // written straight into the worker's buffer once one is free
         detail::result_slot_t<R> result{};
         detail::CallSpec call{&detail::trampoline<F, A...>, detail::function_address(f), &detail::write_args<A...>,
-                              &refs, nullptr, &result};
+                              &refs, nullptr, &result, nullptr};
         if constexpr (!std::is_void_v<R>) call.read_result = &detail::read_result<R>;
+        if constexpr (detail::has_shared_args_v<A...>) call.shared_args = &detail::shared_args<A...>;
         co_await run_call(pool.get(), call);
         if constexpr (!std::is_void_v<R>) co_return std::move(*result);
     }

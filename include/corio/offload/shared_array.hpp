@@ -14,7 +14,9 @@
 // A SharedView converts to std::span<const T>, so the same function also runs under to_thread or inline.
 //
 // The heap is ProcessPoolOptions::shared_heap bytes of address space (64 MiB by default; pages take memory
-// once written). Arrays are freed when destroyed, also after the pool is gone.
+// once written). Arrays are freed when destroyed, also after the pool is gone; the block of one that a
+// cancelled call still reads (ProcessPoolOptions::kill_on_cancel = false) is handed out again only once that
+// call has ended in its worker.
 
 #include <corio/error.hpp>
 #include <corio/offload/serialize.hpp>
