@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -158,6 +159,21 @@ TEST(Shield, ProtectsTheInnerTaskFromTheCallersCancellation) {
         co_return stage;
     };
     EXPECT_EQ(corio::run(body()), 2);
+}
+
+corio::Task<void> holds(std::shared_ptr<int> p) {
+    (void)p;
+    co_return;
+}
+
+TEST(Spawn, WithoutALoopThrowsLoopClosedErrorAndFreesTheTask) {
+    auto p = std::make_shared<int>(1);
+    EXPECT_THROW((void)corio::spawn(holds(p)), corio::LoopClosedError);
+    EXPECT_EQ(p.use_count(), 1);  // the task's frame, which holds a reference, was freed
+    corio::TaskGroup g;
+    EXPECT_THROW(g.spawn(holds(p)), corio::LoopClosedError);
+    EXPECT_EQ(p.use_count(), 1);
+    EXPECT_EQ(g.statistics().spawned, 0u);
 }
 
 TEST(Spawn, HundredThousandTasksAllComplete) {

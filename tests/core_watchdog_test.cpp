@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -84,6 +85,66 @@ TEST(Watchdog, ALongStallIsOneReportNotMany) {
         collecting(c, 50ms));
     ASSERT_EQ(c.reports.size(), 1u);
     EXPECT_GE(c.reports[0].duration, 600ms);
+}
+
+TEST(Watchdog, AFunctionPostedToASleepingLoopThatBlocksIsReported) {
+    // The loop is asleep in the kernel when the post wakes it; the posted function then blocks it.
+    Collected c;
+    corio::run(
+        []() -> corio::Task<void> {
+            corio::Event ran;
+            std::thread poster([h = corio::LoopHandle::current(), &ran] {
+                std::this_thread::sleep_for(50ms);  // the loop has most likely gone to sleep by now
+                h.post([&ran] {
+                    block_the_loop_for(300ms);
+                    ran.set();
+                });
+            });
+            try {
+                co_await corio::timeout(10s, ran.wait());
+            } catch (const corio::TimeoutError&) {
+            }
+            {
+                corio::allow_blocking deliberate;  // the poster has posted by now
+                poster.join();
+            }
+            co_await corio::sleep(50ms);  // let the watchdog see the loop turn again
+        }(),
+        collecting(c, 100ms));
+    ASSERT_EQ(c.reports.size(), 1u);
+    EXPECT_GE(c.reports[0].duration, 250ms);
+    EXPECT_TRUE(contains(c.reports[0].stack, "block_the_loop_for")) << c.reports[0].text();
+}
+
+TEST(Watchdog, ABlockThatStartsWhileTheLastOneIsBeingReportedIsReportedToo) {
+    // Writing a report takes time (symbols, addr2line, the sink: here a slow one); the watching must not
+    // pause for it, or a stall that happens meanwhile goes unseen.
+    std::mutex m;
+    std::vector<corio::StallReport> reports;
+    corio::RunOptions o;
+    o.stall_threshold = 100ms;
+    o.on_stall = [&](const corio::StallReport& r) {
+        bool first;
+        {
+            std::lock_guard g(m);
+            reports.push_back(r);
+            first = reports.size() == 1;
+        }
+        if (first) std::this_thread::sleep_for(1500ms);
+    };
+    corio::run(
+        []() -> corio::Task<void> {
+            co_await corio::spawn(slow_handler(300ms), "first-block");
+            co_await corio::sleep(1ms);  // the loop turns: the next block is another stall
+            co_await corio::spawn(slow_handler(500ms), "second-block");
+            co_await corio::sleep(50ms);  // let the watchdog see the loop turn again
+        }(),
+        o);
+    ASSERT_EQ(reports.size(), 2u);
+    EXPECT_EQ(reports[0].task, "first-block");
+    EXPECT_EQ(reports[1].task, "second-block");
+    EXPECT_GE(reports[1].duration, 400ms);
+    EXPECT_TRUE(contains(reports[1].stack, "block_the_loop_for")) << reports[1].text();
 }
 
 TEST(Watchdog, TurnsShorterThanTheThresholdAreNotReported) {

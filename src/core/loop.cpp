@@ -290,6 +290,7 @@ void Loop::turn() {
     if (m_watchdog && timeout != 0) m_watchdog->going_idle();
     ++m_stats.kernel_waits;
     m_io->wait(timeout);
+    if (m_watchdog && timeout != 0) m_watchdog->turn_started();  // awake: what runs from here on can stall
     m_remote->m_sleeping.store(false, std::memory_order_relaxed);
     if (m_remote->m_head.load(std::memory_order_acquire)) drain_remote();
     fire_timers();

@@ -48,12 +48,19 @@ extern "C" int corio_strict_check(void) {
 extern "C" void corio_strict_report(const char* call) {
     int mode = corio_strict_check();
     if (mode == 0) return;
-    // One report per call site and turn: a call restarted after a signal (EINTR) is the same blocking call.
+    // One report per call, task and turn of a loop: a call restarted after a signal (EINTR) is the same
+    // blocking call; another task's, or the next loop's (whose turns count from zero again), is not.
     static thread_local const char* last_call = nullptr;
+    static thread_local const TaskNode* last_node = nullptr;
+    static thread_local std::uint64_t last_loop = 0;
     static thread_local std::uint64_t last_turn = ~0ull;
     std::uint64_t turn = static_cast<Loop*>(t_loop)->statistics().turns;
-    if (mode != static_cast<int>(Strict::abort) && last_call == call && last_turn == turn) return;
+    if (mode != static_cast<int>(Strict::abort) && last_call == call && last_node == t_running &&
+        last_loop == t_loop->m_id && last_turn == turn)
+        return;
     last_call = call;
+    last_node = t_running;
+    last_loop = t_loop->m_id;
     last_turn = turn;
     allow_blocking allow;  // the report's own output must not be reported
     TaskNode* n = t_running;

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <csignal>
+#include <system_error>
 #include <cstdio>
 #include <execinfo.h>
 #include <time.h>
@@ -70,7 +71,26 @@ Watchdog::~Watchdog() {
     }
     m_cv.notify_all();
     m_thread.join();
+    {
+        std::lock_guard lock(m_mutex);
+        m_report_stop = true;  // after the stalls caught so far are reported
+    }
+    m_report_cv.notify_all();
+    if (m_reporter.joinable()) m_reporter.join();
     t_capture = nullptr;
+}
+
+void Watchdog::report_loop() {
+    std::unique_lock lock(m_mutex);
+    for (;;) {
+        m_report_cv.wait(lock, [&] { return !m_caught.empty() || m_report_stop; });
+        if (m_caught.empty()) return;
+        std::vector<Caught> batch;
+        batch.swap(m_caught);
+        lock.unlock();
+        for (auto& c : batch) emit(c);
+        lock.lock();
+    }
 }
 
 bool Watchdog::capture() noexcept {
@@ -88,7 +108,30 @@ void Watchdog::run() {
     const auto period = std::max<std::chrono::milliseconds>(m_threshold / 4, std::chrono::milliseconds(1));
     std::int64_t stalled_turn = 0;  // the busy_since stamp of the stall being tracked
     bool captured = false;
+    Caught current;
     std::unique_lock lock(m_mutex);
+    // Counted here, when the stall ends; the report itself is written by the reporting thread.
+    auto finish = [&](std::int64_t end) {
+        current.start = stalled_turn;
+        current.end = end;
+        auto ms = std::max<std::int64_t>((end - stalled_turn) / 1'000'000, m_threshold.count());
+        m_stalls.fetch_add(1, std::memory_order_relaxed);
+        if (ms > m_longest_ms.load(std::memory_order_relaxed)) m_longest_ms.store(ms, std::memory_order_relaxed);
+        m_caught.push_back(std::move(current));  // under m_mutex
+        current = Caught();
+        if (!m_reporter.joinable()) {  // the first stall: most loops never need the thread
+            try {
+                m_reporter = std::thread([this] { report_loop(); });
+            } catch (const std::system_error&) {  // no thread to spare: report from here, pausing the watch
+                std::vector<Caught> batch;
+                batch.swap(m_caught);
+                lock.unlock();
+                for (auto& c : batch) emit(c);
+                lock.lock();
+            }
+        }
+        m_report_cv.notify_one();
+    };
     while (!m_stop) {
         m_cv.wait_for(lock, period);
         if (m_stop) break;
@@ -97,9 +140,7 @@ void Watchdog::run() {
             if (busy == stalled_turn) continue;  // still stalled: one stall, one report
             std::int64_t idle = m_idle_since.load(std::memory_order_relaxed);
             std::int64_t end = idle > stalled_turn ? idle : (busy ? busy : coarse_now_ns());
-            lock.unlock();
-            if (captured) emit(stalled_turn, end);
-            lock.lock();
+            if (captured) finish(end);
             stalled_turn = 0;
             continue;
         }
@@ -108,37 +149,35 @@ void Watchdog::run() {
         lock.unlock();
         captured = capture();
         if (captured) {  // the task's name now, while the stalled task most likely still exists
-            m_task_name = m_capture.node ? node_name(m_capture.node) : std::string();
-            if (m_task_name.empty() && m_capture.node_resume) {
-                void* frame[1] = {m_capture.node_resume};  // coroutine_name reads a frame's first word
-                m_task_name = coroutine_name(frame);
-            }
+            current.frames.assign(m_capture.frames, m_capture.frames + m_capture.depth);
+            current.task = m_capture.node ? node_name(m_capture.node) : std::string();
+            current.node_resume = m_capture.node_resume;
         }
         lock.lock();
     }
-    if (stalled_turn && captured) {  // the loop ended right after a stall: report it all the same
-        lock.unlock();
-        emit(stalled_turn, coarse_now_ns());
-    }
+    if (stalled_turn && captured) finish(coarse_now_ns());  // the loop ended right after a stall: report it
 }
 
-void Watchdog::emit(std::int64_t start, std::int64_t end) {
-    auto ms = std::max<std::int64_t>((end - start) / 1'000'000, m_threshold.count());
-    m_stalls.fetch_add(1, std::memory_order_relaxed);
-    if (ms > m_longest_ms.load(std::memory_order_relaxed)) m_longest_ms.store(ms, std::memory_order_relaxed);
-
+void Watchdog::emit(const Caught& c) {
+    auto ms = std::max<std::int64_t>((c.end - c.start) / 1'000'000, m_threshold.count());
     StallReport r;
     r.duration = std::chrono::milliseconds(ms);
     r.threshold = m_threshold;
-    r.task = m_task_name.empty() ? "<no task>" : m_task_name;
+    std::string task = c.task;
+    if (task.empty() && c.node_resume) {
+        void* frame[1] = {c.node_resume};  // coroutine_name reads a frame's first word
+        task = coroutine_name(frame);
+    }
+    r.task = task.empty() ? "<no task>" : task;
     // Skip the frames of the capture itself (the handler and the signal trampoline).
+    const int depth = static_cast<int>(c.frames.size());
     int first = 0;
-    for (int i = 0; i < m_capture.depth; ++i) {
-        std::string s = symbolize(m_capture.frames[i]);
+    for (int i = 0; i < depth; ++i) {
+        std::string s = symbolize(c.frames[i]);
         if (s.find("on_capture_signal") != std::string::npos) first = i + 1;
     }
-    if (first < m_capture.depth && symbolize(m_capture.frames[first]).rfind("0x", 0) == 0) ++first;
-    std::vector<void*> addrs(m_capture.frames + first, m_capture.frames + m_capture.depth);
+    if (first < depth && symbolize(c.frames[first]).rfind("0x", 0) == 0) ++first;
+    std::vector<void*> addrs(c.frames.begin() + first, c.frames.end());
     std::vector<std::string> lines = source_lines(addrs);  // this thread, never the loop's
     for (std::size_t i = 0; i < addrs.size(); ++i) {
         std::string f = symbolize(addrs[i]);

@@ -2,6 +2,8 @@
 // The loop-stall watchdog: a thread that notices when its loop has not started a new turn for longer than
 // a threshold, captures the loop thread's stack at that moment (a signal to the loop thread; its handler
 // only calls backtrace() into a preallocated buffer), and reports once when the loop turns again.
+// Reports are written (symbols, addr2line, the sink) by a second thread, started at the first stall, so that
+// the watching never pauses: a stall that starts while the previous one is being reported is caught too.
 // The loop's cost: one coarse clock read and one relaxed store per turn.
 
 #include <corio/run.hpp>
@@ -14,6 +16,7 @@
 #include <pthread.h>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace corio::detail {
 
@@ -52,9 +55,19 @@ public:
     }
 
 private:
+    /// A stall caught by the watching thread, for the reporting thread.
+    struct Caught {
+        std::int64_t start = 0;
+        std::int64_t end = 0;
+        std::vector<void*> frames;
+        std::string task;          // the task's name, when it has one
+        void* node_resume = nullptr;  // else its coroutine's resume function names it
+    };
+
     void run();
+    void report_loop();
     bool capture() noexcept;
-    void emit(std::int64_t start, std::int64_t end);
+    void emit(const Caught& c);
 
     std::chrono::milliseconds m_threshold;
     std::function<void(const StallReport&)> m_sink;
@@ -64,13 +77,16 @@ private:
     std::atomic<std::int64_t> m_idle_since{0};
     std::atomic<std::uint64_t> m_stalls{0};
     std::atomic<std::int64_t> m_longest_ms{0};
-    std::string m_task_name;  // of the captured stall (watchdog thread only)
-    std::int64_t m_last_print = 0;
-    std::uint64_t m_suppressed = 0;
+    std::int64_t m_last_print = 0;   // reporting thread only
+    std::uint64_t m_suppressed = 0;  // reporting thread only
     std::mutex m_mutex;
     std::condition_variable m_cv;
     bool m_stop = false;
+    std::vector<Caught> m_caught;  // stalls to report, oldest first (guarded by m_mutex)
+    std::condition_variable m_report_cv;
+    bool m_report_stop = false;
     std::thread m_thread;
+    std::thread m_reporter;
 };
 
 }  // namespace corio::detail

@@ -131,6 +131,7 @@ bool ThreadPool::try_remove(detail::ThreadJob* job) noexcept {
 }
 
 ThreadPool::Statistics ThreadPool::statistics() const {
+    allow_blocking internal;  // the pool's own brief lock, which a worker may hold (strict mode)
     std::lock_guard lock(m_impl->mutex);
     return {m_impl->workers.size(), m_impl->queued, m_impl->running, m_impl->completed};
 }

@@ -92,7 +92,12 @@ ChildFrame<T> start_child(Task<T>&& t, JoinHook* joiner) {
     auto h = t.release();
     if (!h) throw_bad_await(true);
     if (h.promise().m_flags & k_started) throw_bad_await(false);
-    adopt(&h.promise(), h, joiner);
+    try {
+        adopt(&h.promise(), h, joiner);
+    } catch (...) {  // no running loop (LoopClosedError): the frame is ours to free
+        h.destroy();
+        throw;
+    }
     return ChildFrame<T>(h);
 }
 
