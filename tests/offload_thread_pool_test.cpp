@@ -4,7 +4,14 @@
 
 #include "support/test_support.hpp"
 
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+
 #include <atomic>
+#include <fstream>
+#include <system_error>
+#include <sys/resource.h>
 #include <chrono>
 #include <memory>
 #include <set>
@@ -66,6 +73,32 @@ struct CopyCounter {
     CopyCounter& operator=(const CopyCounter&) = delete;
     CopyCounter& operator=(CopyCounter&&) = delete;
 };
+
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) && !__has_feature(address_sanitizer) && \
+    !__has_feature(thread_sanitizer)
+TEST(ThreadPoolDeathTest, APoolWhoseThreadsCannotAllBeMadeThrowsInsteadOfTerminating) {
+    // With little address space left, the threads' stacks run out partway: the constructor must end the threads it
+    // made and throw (destroying them unjoined called std::terminate). In a child process: the limit stays there.
+    EXPECT_EXIT(
+        {
+            long pages = 0;
+            {
+                std::ifstream statm("/proc/self/statm");
+                statm >> pages;
+            }
+            rlimit lim{};
+            lim.rlim_cur = lim.rlim_max = static_cast<rlim_t>(pages) * 4096 + (64u << 20);
+            if (setrlimit(RLIMIT_AS, &lim) != 0) std::_Exit(3);
+            try {
+                corio::ThreadPool pool(200);  // 200 stacks of 8 MiB: more than 64 MiB
+                std::_Exit(2);
+            } catch (const std::system_error&) {
+                std::_Exit(0);
+            }
+        },
+        ::testing::ExitedWithCode(0), "");
+}
+#endif
 
 TEST(ThreadPool, MoveOnlyArgumentsArePassedToTheFunction) {
     auto body = []() -> corio::Task<int> {

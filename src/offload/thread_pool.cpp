@@ -87,6 +87,16 @@ struct ThreadPool::Impl {
             detail::remote_push(home, j);
         }
     }
+
+    /// Lets the workers drain the queue and end, and joins them.
+    void stop() noexcept {
+        {
+            std::lock_guard lock(mutex);
+            stopping = true;
+        }
+        cv.notify_all();
+        for (auto& t : workers) t.join();
+    }
 };
 
 ThreadPool::ThreadPool() : ThreadPool(static_cast<std::size_t>(detail::usable_cpus())) {}
@@ -94,17 +104,15 @@ ThreadPool::ThreadPool() : ThreadPool(static_cast<std::size_t>(detail::usable_cp
 ThreadPool::ThreadPool(std::size_t threads) : m_impl(std::make_unique<Impl>()) {
     if (threads == 0) throw std::invalid_argument("corio::ThreadPool: threads must be >= 1, got 0");
     m_impl->workers.reserve(threads);
-    for (std::size_t i = 0; i < threads; ++i) m_impl->workers.emplace_back([impl = m_impl.get()] { impl->work(); });
+    try {
+        for (std::size_t i = 0; i < threads; ++i) m_impl->workers.emplace_back([impl = m_impl.get()] { impl->work(); });
+    } catch (...) {  // a thread could not be made (std::system_error): end those that were, then say so
+        m_impl->stop();  // (destroying them unjoined would call std::terminate)
+        throw;
+    }
 }
 
-ThreadPool::~ThreadPool() {
-    {
-        std::lock_guard lock(m_impl->mutex);
-        m_impl->stopping = true;
-    }
-    m_impl->cv.notify_all();
-    for (auto& t : m_impl->workers) t.join();
-}
+ThreadPool::~ThreadPool() { m_impl->stop(); }
 
 void ThreadPool::enqueue(detail::ThreadJob* job) {
     bool wake;

@@ -34,7 +34,8 @@ public:
 
     /// One worker per CPU this process may use (its affinity mask, as `taskset` or a container sets it).
     ThreadPool();
-    /// `threads` workers (std::invalid_argument when 0).
+    /// `threads` workers (std::invalid_argument when 0; std::system_error when the system cannot make them all,
+    /// after ending those it made).
     explicit ThreadPool(std::size_t threads);
     ThreadPool(const ThreadPool&) = delete;
     ThreadPool& operator=(const ThreadPool&) = delete;
