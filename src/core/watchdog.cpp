@@ -23,6 +23,8 @@ int capture_signal() { return SIGRTMIN + 4; }
 void on_capture_signal(int) {
     int saved = errno;
     if (StallCapture* c = t_capture) {
+        // Reads the `false` capture() stored: what the watchdog read of the last capture happens before we write.
+        (void)c->done.load(std::memory_order_acquire);
         c->depth = ::backtrace(c->frames, StallCapture::k_max_frames);
         c->node = t_running;
         c->node_resume = nullptr;
@@ -94,7 +96,7 @@ void Watchdog::report_loop() {
 }
 
 bool Watchdog::capture() noexcept {
-    m_capture.done.store(false, std::memory_order_relaxed);
+    m_capture.done.store(false, std::memory_order_release);  // pairs with the handler's first load
     if (pthread_kill(m_loop_thread, capture_signal()) != 0) return false;
     for (int i = 0; i < 500; ++i) {  // the handler runs as soon as the loop thread is scheduled
         if (m_capture.done.load(std::memory_order_acquire)) return true;
