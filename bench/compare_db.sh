@@ -8,6 +8,8 @@
 #      as a custom script (\set id random(1, 10000); the select with \gset, so a missing row fails the run).
 #      Also pgbench -j 1: its 8 clients on one thread, as corio's 8 tasks are on one loop.
 #      pg_select_pipe: corio with PoolOptions::pipeline = true and 64 tasks on the 8 connections.
+#      pg_select_2loops: corio on two threads, one loop each with a pool of 4 and 4 tasks (DESIGN.md: one loop
+#      per thread), the like of pgbench -j 2 as pg_select is of pgbench -j 1.
 #      pg_select_held: corio and asyncpg with each task holding one connection for all its queries (no
 #      acquire per query; asyncpg's pool also resets a connection it gets back, one more statement per query).
 #   2. pg_fetch_all: every row of the table, 50 times: rows/s, corio vs asyncpg.
@@ -155,7 +157,7 @@ for r in $(seq "$rounds"); do
   fi
   if [ -n "$peers" ]; then
     if wants pg_select pg_select_held pg_fetch_all; then run "$asyncpg_name" /usr/bin/python3 bench/peers/db_asyncpg.py "$url" "${peer_args[@]}"; fi
-    if wants pg_select pg_select_pipe; then pgbench_run pgbench 2; pgbench_run pgbench-j1 1; fi
+    if wants pg_select pg_select_pipe pg_select_2loops; then pgbench_run pgbench 2; pgbench_run pgbench-j1 1; fi
     if wants sqlite_insert sqlite_select; then run aiosqlite /usr/bin/python3 bench/peers/db_aiosqlite.py "$out/py.db" "${peer_args[@]}"; fi
   fi
   echo "round $r end $(cut -d' ' -f1 /proc/loadavg)" >> "$loads"
@@ -183,7 +185,7 @@ if not vals:
     sys.exit("compare_db.sh: no results")
 med = {k: statistics.median(v) for k, v in vals.items()}
 runtimes = [r for r in ["corio", "corio-epoll", asyncpg, "pgbench", "pgbench-j1", "aiosqlite"] if any(k[0] == r for k in vals)]
-order = ["pg_select", "pg_select_held", "pg_select_pipe", "pg_fetch_all", "sqlite_insert", "sqlite_select"]
+order = ["pg_select", "pg_select_2loops", "pg_select_held", "pg_select_pipe", "pg_fetch_all", "sqlite_insert", "sqlite_select"]
 workloads = [w for w in order if any(k[1] == w for k in vals)]
 cpu_workloads = [w + "_cpu" for w in order if any(k[1] == w + "_cpu" for k in vals)]
 
@@ -223,6 +225,7 @@ target("point select, corio / pgbench", ("corio", "pg_select"), ("pgbench", "pg_
 target("point select, pipeline + 64 tasks, corio / pgbench", ("corio", "pg_select_pipe"), ("pgbench", "pg_select"), 1.5)
 target("fetch 10,000 rows x 50, rows/s corio / asyncpg", ("corio", "pg_fetch_all"), (asyncpg, "pg_fetch_all"), 2.0)
 target("point select, corio / pgbench -j 1 (one client thread)", ("corio", "pg_select"), ("pgbench-j1", "pg_select"), None)
+target("point select, two loops (two threads), corio / pgbench -j 2", ("corio", "pg_select_2loops"), ("pgbench", "pg_select"), None)
 target("point select, held connections, corio / asyncpg", ("corio", "pg_select_held"), (asyncpg, "pg_select_held"), None)
 target("sqlite inserts, corio / aiosqlite", ("corio", "sqlite_insert"), ("aiosqlite", "sqlite_insert"), 10.0)
 target("sqlite point selects, corio / aiosqlite", ("corio", "sqlite_select"), ("aiosqlite", "sqlite_select"), 10.0)

@@ -8,6 +8,9 @@
 //   pg_select_pipe   the same with PoolOptions::pipeline = true and 64 tasks on 8 connections: queries/s
 //   pg_select_held   pg_select with each task holding one connection (pool.acquire()) for all its queries,
 //                    instead of one acquire per query: queries/s
+//   pg_select_2loops pg_select on two threads, one loop each (DESIGN.md: one loop per thread), each with a
+//                    pool of 4 connections and 4 tasks doing half the queries: queries/s. The like of
+//                    pgbench -j 2 (8 clients on 2 threads); pg_select is the like of pgbench -j 1.
 //   pg_fetch_all     every row of items (10,000), 50 times one after the other: rows/s
 //   sqlite_insert    N rows inserted into a fresh SQLite file in transactions of 1,000: rows/s
 //   sqlite_select    N point selects of those rows by random id, one after the other: queries/s
@@ -30,7 +33,10 @@
 #include <sys/resource.h>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
+#include <barrier>
+#include <exception>
 
 using Clock = std::chrono::steady_clock;
 namespace db = corio::db;
@@ -151,6 +157,55 @@ corio::Task<void> point_selects(db::Pool pool, const char* workload, std::size_t
     m.report(workload, n, "q/s");
 }
 
+/// One thread's half of pg_select_2loops: warms its pool up, meets the others at `start`, runs its selects,
+/// meets them at `done` (before the pool closes: closing is not timed).
+corio::Task<int> loop_half(std::string url, std::size_t n, std::uint64_t seed, std::barrier<>& start,
+                           std::barrier<>& done) {
+    db::Pool pool = co_await db::connect(url, {.min_size = 4, .max_size = 4});
+    std::vector<corio::Task<std::size_t>> warm;
+    for (std::size_t t = 0; t < 4; ++t) warm.push_back(select_worker(pool, 4, seed + 1000 + t, false));
+    (void)co_await corio::gather(std::move(warm));
+    co_await corio::to_thread([&start] { start.arrive_and_wait(); });
+    std::vector<corio::Task<std::size_t>> workers;
+    for (std::size_t t = 0; t < 4; ++t) workers.push_back(select_worker(pool, n / 4 + (t < n % 4 ? 1 : 0), seed + t, false));
+    auto found = co_await corio::gather(std::move(workers));
+    co_await corio::to_thread([&done] { done.arrive_and_wait(); });
+    co_await pool.close();
+    std::size_t all = 0;
+    for (std::size_t f : found) all += f;
+    if (all != n) throw std::runtime_error("point selects: " + std::to_string(all) + " rows for " + std::to_string(n) + " queries");
+    co_return 0;
+}
+
+/// pg_select_2loops: two threads, one loop and one pool of 4 each, n queries between them. Runs outside any loop.
+void two_loops(const std::string& url, std::size_t n) {
+    std::barrier<> start(3), done(3);
+    std::exception_ptr failed[2];
+    auto half = [&](int i) {
+        try {
+            corio::run(loop_half(url, n / 2 + (i == 0 ? n % 2 : 0), 1 + 100 * static_cast<std::uint64_t>(i), start, done));
+        } catch (...) {
+            failed[i] = std::current_exception();
+            start.arrive_and_drop();  // the others neither wait for this one nor hang
+            done.arrive_and_drop();
+        }
+    };
+    std::thread a(half, 0), b(half, 1);
+    start.arrive_and_wait();
+    double cpu0 = cpu_seconds();
+    auto t0 = Clock::now();
+    done.arrive_and_wait();
+    double s = seconds_since(t0), cpu = cpu_seconds() - cpu0;
+    a.join();
+    b.join();
+    for (auto& e : failed) {
+        if (e) std::rethrow_exception(e);
+    }
+    auto ops = static_cast<double>(n);
+    std::printf("pg_select_2loops %.1f q/s\npg_select_2loops_cpu %.2f us/op\n", ops / s, cpu / ops * 1e6);
+    std::fflush(stdout);
+}
+
 corio::Task<void> fetch_all(db::Pool pool, bool stats) {
     (void)co_await pool.query("select id, name, price, created from items");  // warm-up
     std::size_t rows = 0;
@@ -254,6 +309,8 @@ int main(int argc, char** argv) {
     }
     if (o.n < 64) o.n = 64;
     try {
+        if (!o.pg.empty() && (o.only.empty() || o.only == "pg_select_2loops")) two_loops(o.pg, o.n);
+        if (o.only == "pg_select_2loops") return 0;
         return corio::run(main_task(std::move(o)));
     } catch (const std::exception& e) {
         std::fprintf(stderr, "db_compare: %s\n", e.what());

@@ -137,9 +137,8 @@ void PoolState::unopened() noexcept {
     grant_waiters();
 }
 
-void PoolState::sweep() noexcept {
+void PoolState::sweep(Clock::time_point now) noexcept {
     if (idle.empty()) return;
-    auto now = Clock::now();
     std::size_t k = 0;
     while (k < idle.size() && open > options.min_size) {
         Slot* s = idle[k];
@@ -155,7 +154,8 @@ void PoolState::sweep() noexcept {
 
 void PoolState::release(Slot* s) noexcept {
     if (s->copy) s->copy->end();  // abandoned: an unfinished COPY breaks the session
-    if (closed || s->poisoned || s->conn->is_broken() || expired(s, Clock::now())) {
+    const auto now = Clock::now();
+    if (closed || s->poisoned || s->conn->is_broken() || expired(s, now)) {
         destroy(s);
         return;
     }
@@ -172,7 +172,7 @@ void PoolState::release(Slot* s) noexcept {
         }
         return;
     }
-    s->idle_since = Clock::now();
+    s->idle_since = now;
     if (Waiter* w = wait_head) {
         unlink(w);
         w->handed = s;
@@ -194,15 +194,16 @@ Task<Slot*> PoolState::open_one() {
 }
 
 Task<Slot*> PoolState::acquire(std::shared_ptr<PoolState> self, bool shared) {
-    const auto deadline = Clock::now() + self->options.acquire_timeout;
-    for (;;) {
+    auto now = Clock::now();
+    const auto deadline = now + self->options.acquire_timeout;
+    for (bool first = true;; first = false) {
+        if (!first) now = Clock::now();  // one clock read per round (27 ns each here; a query's path had several)
         if (self->closed) throw Error("the database pool (" + self->url.redacted + ") is closed");
-        self->sweep();
+        self->sweep(now);
         bool may_open = false;
         if (!self->idle.empty()) {
             Slot* s = self->idle.back();  // the most recently used: warm caches, and the others may expire
             self->idle.pop_back();
-            auto now = Clock::now();
             if (self->expired(s, now)) {
                 self->destroy(s);
                 continue;
@@ -337,7 +338,7 @@ Task<void> reap(std::weak_ptr<PoolState> weak, std::chrono::milliseconds period)
             co_await corio::sleep(period);
             std::shared_ptr<PoolState> self = weak.lock();
             if (!self || self->closed) co_return;
-            self->sweep();
+            self->sweep(Clock::now());
         }
     } catch (const CancelledError&) {  // the pool closed, or the loop ends
     }

@@ -87,7 +87,7 @@ struct PoolState : std::enable_shared_from_this<PoolState> {
     /// open one instead, or close() sees the pool drained.
     void unopened() noexcept;
     /// Closes idle connections past max_idle or max_lifetime, keeping min_size open.
-    void sweep() noexcept;
+    void sweep(Clock::time_point now) noexcept;
     /// Starts the reaper task (when max_idle or max_lifetime is set).
     void start_reaper();
     void stop_reaper() noexcept;
