@@ -203,6 +203,8 @@ public:
     /// Pointers into the value buffer (valid until the next add or clear); null for NULL.
     [[nodiscard]] const char* const* values() const;
     void clear() noexcept;
+    /// True when its value buffer has grown beyond what is worth keeping for reuse (64 KiB).
+    [[nodiscard]] bool large() const noexcept { return m_buffer.capacity() > (std::size_t{64} << 10); }
 
 private:
     template <class T>
