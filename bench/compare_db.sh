@@ -192,17 +192,17 @@ cpu_workloads = [w + "_cpu" for w in order if any(k[1] == w + "_cpu" for k in va
 def cell(v, width, fmt="{:,.0f}"):
     return f"{(fmt.format(v) if v is not None else '-'):>{width}}"
 
-print(f"{'workload':15}{'unit':>7}" + "".join(f"{r:>16}" for r in runtimes))
+print(f"{'workload':18}{'unit':>7}" + "".join(f"{r:>16}" for r in runtimes))
 for w in workloads:
-    print(f"{w:15}{units[w]:>7}" + "".join(cell(med.get((r, w)), 16) for r in runtimes))
+    print(f"{w:18}{units[w]:>7}" + "".join(cell(med.get((r, w)), 16) for r in runtimes))
 rounds = max(len(v) for v in vals.values())
 print(f"(medians of {rounds} interleaved rounds, n = {n:,}; higher is better; load average at the start and end "
       "of each round: " + ", ".join(l.split()[3] for l in open(loads)) + ")")
 if cpu_workloads:
     print()
-    print(f"{'client CPU':19}{'unit':>7}" + "".join(f"{r:>16}" for r in runtimes))
+    print(f"{'client CPU':22}{'unit':>7}" + "".join(f"{r:>16}" for r in runtimes))
     for w in cpu_workloads:
-        print(f"{w:19}{units[w]:>7}" + "".join(cell(med.get((r, w)), 16, "{:,.2f}") for r in runtimes))
+        print(f"{w:22}{units[w]:>7}" + "".join(cell(med.get((r, w)), 16, "{:,.2f}") for r in runtimes))
     print("(CPU time of the client process, every thread, per query or row; lower is better; the server's is not in it)")
 print()
 
@@ -216,10 +216,10 @@ def target(label, num, den, goal):
     got = [ratio((rt, num[1]), den) for rt in ("corio", "corio-epoll")]
     text = " / ".join(f"{x:.2f}x" if x is not None else "-" for x in got)
     if goal is None:
-        print(f"  {label:<52} {text:>15}  (no target)")
+        print(f"  {label:<62} {text:>15}  (no target)")
         return
     verdict = "met" if got[0] is not None and got[0] >= goal else "NOT met" if got[0] is not None else "not measured"
-    print(f"  {label:<52} {text:>15}  (target >= {goal}x: {verdict})")
+    print(f"  {label:<62} {text:>15}  (target >= {goal}x: {verdict})")
 target("point select, corio / asyncpg", ("corio", "pg_select"), (asyncpg, "pg_select"), 2.5)
 target("point select, corio / pgbench", ("corio", "pg_select"), ("pgbench", "pg_select"), 1.0)
 target("point select, pipeline + 64 tasks, corio / pgbench", ("corio", "pg_select_pipe"), ("pgbench", "pg_select"), 1.5)
