@@ -9,7 +9,8 @@
 //   * Only dispatch() (after PQconsumeInput in the reader, or after a libpq call that may read) pulls
 //     results, so nothing sits unread in libpq's buffer while a waiter sleeps.
 //   * m_holds > 0 or m_exclusive: nothing new is sent. A cancel request is only sent for a Request that is
-//     alone in flight, and nothing is sent until it is answered: a cancel must not hit another query.
+//     alone in flight, and nothing is sent until it is answered and the cancel request delivered (no COPY or
+//     script starts while m_abandoning > 0): a cancel must not hit another query.
 #include "db/pg/connection.hpp"
 
 #include <corio/db/error.hpp>
@@ -483,7 +484,7 @@ void PgConnection::wake_admit() noexcept {
 }
 
 void PgConnection::wake_idle() noexcept {
-    if ((m_in_flight == 0 && !m_exclusive) || m_broken) ListWait::wake_all(m_idle);
+    if ((m_in_flight == 0 && !m_exclusive && m_abandoning == 0) || m_broken) ListWait::wake_all(m_idle);
 }
 
 PGTransactionStatusType PgConnection::transaction_status() const noexcept {
@@ -713,10 +714,20 @@ void PgConnection::complete_head() noexcept {
     r->done = true;
     --m_in_flight;
     if (r->error) statement_failed(*r, error_field(r->error, PG_DIAG_SQLSTATE));
+    if (r->prepare_step >= 0) statement_prepared(*r);
     if (r->waiter) detail::t_loop->wake(std::exchange(r->waiter, nullptr));
     if (Request* h = m_head; h && h->want_head && h->waiter) detail::t_loop->wake(std::exchange(h->waiter, nullptr));
     if (m_in_flight == 0) wake_idle();
     wake_admit();
+}
+
+void PgConnection::statement_prepared(const Request& r) noexcept {
+    for (Statement& st : m_lru) {  // still cached unless statement_failed removed it (or it was evicted)
+        if (st.id == r.statement) {
+            st.ready = true;
+            return;
+        }
+    }
 }
 
 void PgConnection::statement_failed(const Request& r, std::string_view sqlstate) noexcept {
@@ -754,8 +765,12 @@ void PgConnection::send(Request& r, std::string_view sql, const Params* params, 
         m_key.append(reinterpret_cast<const char*>(types), static_cast<std::size_t>(n) * sizeof(Oid));
         if (auto it = m_cache.find(std::string_view(m_key)); it != m_cache.end()) {
             m_lru.splice(m_lru.begin(), m_lru, it->second);
-            st = &*it->second;
-            ++m_stats.cache_hits;
+            // Its Parse still in flight may fail: then this statement must fail (or not) on its own, so it
+            // goes through the unnamed statement until the Parse is answered.
+            if (it->second->ready) {
+                st = &*it->second;
+                ++m_stats.cache_hits;
+            }
         } else {
             while (m_lru.size() >= m_options.statement_cache_size) {
                 Statement& old = m_lru.back();
@@ -765,7 +780,7 @@ void PgConnection::send(Request& r, std::string_view sql, const Params* params, 
                 ++m_stats.evicted;
             }
             std::uint64_t id = m_next_statement++;
-            m_lru.push_front(Statement{m_key, "corio_" + std::to_string(id), id});
+            m_lru.push_front(Statement{m_key, "corio_" + std::to_string(id), id, false});
             try {
                 m_cache.emplace(std::string_view(m_lru.front().key), m_lru.begin());
             } catch (...) {
@@ -776,7 +791,7 @@ void PgConnection::send(Request& r, std::string_view sql, const Params* params, 
             prepare = true;
             ++m_stats.prepared;
         }
-        r.statement = st->id;
+        if (st) r.statement = st->id;
     }
 
     note_send();
@@ -881,10 +896,12 @@ Task<void> PgConnection::wait_done(Request& r) {
 
 Task<void> PgConnection::abandon(Request& r) {
     ++m_holds;  // nothing new goes out until this query is over
+    ++m_abandoning;  // nor does a COPY or script start (its cancel request may still be on its way)
     struct Release {
         PgConnection* c;
         ~Release() {
             --c->m_holds;
+            --c->m_abandoning;
             c->wake_idle();
             c->wake_admit();
         }
@@ -935,7 +952,7 @@ Task<void> PgConnection::acquire_exclusive() {
     check_usable();
     ++m_holds;  // nothing new is sent meanwhile
     try {
-        while (m_in_flight > 0 || m_exclusive) {
+        while (m_in_flight > 0 || m_exclusive || m_abandoning > 0) {
             ListWait w(&m_idle);
             co_await w;
             check_usable();

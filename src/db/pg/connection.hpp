@@ -305,11 +305,13 @@ private:
     /// leaves the session in an unknown state: broken).
     [[noreturn]] void abandon_exclusive();
     void statement_failed(const Request& r, std::string_view sqlstate) noexcept;
+    void statement_prepared(const Request& r) noexcept;
 
     struct Statement {
         std::string key;  // the SQL, a NUL, then the parameter types' bytes
         std::string name;
         std::uint64_t id;
+        bool ready;  // its Parse was answered (a statement pipelined behind it may then use it)
     };
 
     PGconn* m_conn = nullptr;
@@ -322,6 +324,7 @@ private:
     std::size_t m_in_flight = 0;
     int m_holds = 0;           // > 0: nothing new may be sent (a cancellation or an exclusive user waits)
     bool m_exclusive = false;  // a COPY or a script owns the session (libpq is out of pipeline mode)
+    int m_abandoning = 0;      // abandon()s running: no COPY or script may start
     bool m_broken = false;
     std::string m_broken_reason;
     std::string m_broken_sqlstate;
