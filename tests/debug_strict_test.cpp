@@ -1,4 +1,5 @@
-// Strict mode: blocking libc calls made inside a task are reported (this binary links corio::strict).
+// Strict mode: blocking libc calls made inside a task or a posted function are reported (this binary links
+// corio::strict).
 #include <corio/corio.hpp>
 
 #include <gtest/gtest.h>
@@ -305,6 +306,34 @@ TEST(Strict, CallsFromThreadWorkersAndOutsideTasksAreNotReported) {
         strict(r));
     EXPECT_TRUE(r.calls.empty()) << r.calls[0];
     std::this_thread::sleep_for(1ms);  // no loop at all
+}
+
+[[gnu::noinline]] void nap_in_a_posted_function() { std::this_thread::sleep_for(1ms); }
+
+TEST(Strict, AFunctionPostedToTheLoopIsCheckedToo) {
+    // Not a task, but the loop's thread: a posted function that blocks blocks the loop.
+    Reports r;
+    corio::run(
+        []() -> corio::Task<void> {
+            corio::Event ran;
+            std::thread poster([h = corio::LoopHandle::current(), &ran] {
+                h.post([&ran] {
+                    nap_in_a_posted_function();
+                    ran.set();
+                });
+            });
+            try {
+                co_await corio::timeout(10s, ran.wait());
+            } catch (const corio::TimeoutError&) {
+            }
+            corio::allow_blocking deliberate;  // the poster has posted by now
+            poster.join();
+        }(),
+        strict(r));
+    ASSERT_EQ(r.calls.size(), 1u);
+    EXPECT_NE(r.calls[0].find("nanosleep"), std::string::npos) << r.calls[0];
+    EXPECT_NE(r.texts[0].find("posted"), std::string::npos) << r.texts[0];
+    EXPECT_NE(r.texts[0].find("nap_in_a_posted_function"), std::string::npos) << r.texts[0];
 }
 
 corio::Task<void> keep_the_pool_busy(corio::ThreadPool& pool, const bool& stop) {

@@ -51,7 +51,8 @@ struct RunOptions {
     /// A Task destroyed without ever being awaited, while this loop runs. CORIO_NEVER_AWAITED=report|abort|off
     /// sets the default, also outside any loop.
     NeverAwaited never_awaited = NeverAwaited::report;
-    /// Strict mode: report (warn) or abort on blocking libc calls made inside a task (needs corio::strict).
+    /// Strict mode: report (warn) or abort on blocking libc calls made inside a task or a posted function
+    /// (needs corio::strict).
     Strict strict = Strict::off;
     /// Receives strict-mode reports (the call's name, the report's text) instead of stderr.
     std::function<void(const std::string& call, const std::string& report)> on_strict = {};

@@ -1,5 +1,7 @@
 #pragma once
-// Strict mode: blocking calls made on a loop thread, inside a task, are reported as they happen.
+// Strict mode: blocking calls made on a loop thread, inside a task or a function posted to the loop
+// (LoopHandle::post), are reported as they happen. The loop's own machinery (its kernel wait, its shutdown)
+// is not checked.
 
 namespace corio {
 

@@ -19,6 +19,7 @@
 namespace corio::detail {
 
 thread_local LoopCore* t_loop = nullptr;
+thread_local bool t_posted = false;
 
 LoopCore& loop() {
     if (!t_loop)
@@ -109,7 +110,7 @@ Loop::Loop(const RunOptions& opts) : m_opts(opts), m_start(std::chrono::steady_c
     m_stats.backend = m_io->kind();
     auto threshold = opts.stall_threshold;
     if (const char* v = std::getenv("CORIO_STALL_MS"); v && *v) threshold = std::chrono::milliseconds(std::atoll(v));
-    if (threshold.count() > 0) m_watchdog = std::make_unique<Watchdog>(threshold, opts.on_stall);
+    if (threshold.count() > 0) m_watchdog = std::make_unique<Watchdog>(threshold, opts.on_stall, m_steps);
 }
 
 Loop::~Loop() {
@@ -156,6 +157,9 @@ void Loop::finished(TaskNode* n) noexcept {
     if (n->m_flags & k_detached) {
         auto* p = static_cast<PromiseBase*>(n);
         if (p->m_exception && !is_cancellation(p->m_exception)) report_unhandled(n, p->m_exception);
+        // The node dies with its frame: the stall handler (a signal, at any instruction) must not find it.
+        if (t_running == n) t_running = nullptr;
+        std::atomic_signal_fence(std::memory_order_seq_cst);
         n->m_frame.destroy();
     }
 }
@@ -231,6 +235,7 @@ void Loop::drain_remote() noexcept {
 void Loop::turn() {
     ++m_stats.turns;
     if (m_watchdog) m_watchdog->turn_started();
+    std::uint64_t step = m_steps.load(std::memory_order_relaxed);
     int n = 0;
     while (m_head && n < k_batch) {
         TaskNode* t = m_head;
@@ -239,10 +244,12 @@ void Loop::turn() {
         t->m_flags &= ~k_queued;
         m_budget = k_budget;
         ++n;
+        m_steps.store(++step, std::memory_order_relaxed);
         t_running = t;
         t->m_resume.resume();
     }
     t_running = nullptr;
+    m_steps.store(++step, std::memory_order_relaxed);
     m_stats.resumes += static_cast<std::uint64_t>(n);
     if (m_turn_end) run_turn_end();
     if (m_remote->m_head.load(std::memory_order_acquire)) drain_remote();
@@ -447,7 +454,12 @@ struct Posted final : detail::RemoteItem {
 void run_posted(detail::RemoteItem* item) {
     std::unique_ptr<Posted> p(static_cast<Posted*>(item));
     if (!detail::t_loop) return;  // the loop ended before it could run
+    struct Posting {
+        Posting() noexcept { detail::t_posted = true; }
+        ~Posting() { detail::t_posted = false; }
+    };
     try {
+        Posting posting;
         p->fn();
     } catch (...) {
         std::fprintf(stderr, "corio: a function posted to the loop threw: %s\n",

@@ -18,6 +18,9 @@
 
 namespace corio::detail {
 
+/// A function posted to this thread's loop (LoopHandle::post) is running: user code outside any task, which
+/// strict mode checks as it checks tasks.
+extern thread_local bool t_posted;
 
 /// The loop's inbox from other threads: a lock-free stack the loop takes whole, and an eventfd to wake it.
 /// Outlives the loop (LoopHandles share it), so post() after the loop ended can fail cleanly.
@@ -87,6 +90,7 @@ private:
     std::chrono::steady_clock::time_point m_start;
     std::shared_ptr<RemoteQueue> m_remote;
     std::unique_ptr<IoBackend> m_io;
+    std::atomic<std::uint64_t> m_steps{0};  // see Watchdog: which part of a turn runs (read by the watchdog)
     std::unique_ptr<Watchdog> m_watchdog;
     TimerWheel m_wheel;
     TaskNode* m_live = nullptr;  // live root nodes (doubly linked)

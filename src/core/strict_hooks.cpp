@@ -1,5 +1,6 @@
-// The core's side of strict mode: whether this thread is inside a task of a loop in strict mode, and the
-// report (with the stack). The interposing library (src/debug/strict.cpp) calls these two C functions, which
+// The core's side of strict mode: whether this thread runs user code of a loop in strict mode (a task, or a
+// function posted to the loop; not the loop's own machinery, such as its kernel wait), and the report (with
+// the stack). The interposing library (src/debug/strict.cpp) calls these two C functions, which
 // every program linking corio exports (see CMakeLists.txt).
 #include "loop.hpp"
 #include "symbolize.hpp"
@@ -39,7 +40,7 @@ using namespace corio;
 using namespace corio::detail;
 
 extern "C" int corio_strict_check(void) {
-    if (!t_running || t_allow_blocking > 0 || !t_loop) return 0;
+    if ((!t_running && !t_posted) || t_allow_blocking > 0 || !t_loop) return 0;
     Strict mode = env_strict();
     if (mode == Strict::off) mode = static_cast<Loop*>(t_loop)->options().strict;
     return static_cast<int>(mode);
@@ -64,11 +65,11 @@ extern "C" void corio_strict_report(const char* call) {
     last_turn = turn;
     allow_blocking allow;  // the report's own output must not be reported
     TaskNode* n = t_running;
-    std::string task = n ? task_label(n) : std::string("<unknown>");
+    std::string where = n ? "in task " + task_label(n) : std::string("in a function posted to the loop");
     void* frames[32];
     int depth = ::backtrace(frames, 32);
-    std::string text = std::string("corio strict: blocking call ") + call + " on the event loop thread in task " +
-                       task + "\n";
+    std::string text = std::string("corio strict: blocking call ") + call + " on the event loop thread " + where +
+                       "\n";
     int shown = 0;
     // Skip this function and the interposing library's frames (its report() and the wrapper, named as the
     // call it wraps), whether or not the compiler inlined one into the other.

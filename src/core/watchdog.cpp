@@ -25,6 +25,8 @@ void on_capture_signal(int) {
     if (StallCapture* c = t_capture) {
         // Reads the `false` capture() stored: what the watchdog read of the last capture happens before we write.
         (void)c->done.load(std::memory_order_acquire);
+        c->turn = c->busy_since->load(std::memory_order_relaxed);
+        c->step = c->steps->load(std::memory_order_relaxed);
         c->depth = ::backtrace(c->frames, StallCapture::k_max_frames);
         c->node = t_running;
         c->node_resume = nullptr;
@@ -58,8 +60,11 @@ std::int64_t coarse_now_ns() noexcept {
     return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-Watchdog::Watchdog(std::chrono::milliseconds threshold, std::function<void(const StallReport&)> sink)
-    : m_threshold(threshold), m_sink(std::move(sink)), m_loop_thread(pthread_self()) {
+Watchdog::Watchdog(std::chrono::milliseconds threshold, std::function<void(const StallReport&)> sink,
+                   const std::atomic<std::uint64_t>& steps)
+    : m_threshold(threshold), m_sink(std::move(sink)), m_loop_thread(pthread_self()), m_steps(steps) {
+    m_capture.busy_since = &m_busy_since;
+    m_capture.steps = &m_steps;
     install_handler();
     t_capture = &m_capture;
     turn_started();
@@ -108,19 +113,21 @@ bool Watchdog::capture() noexcept {
 void Watchdog::run() {
     const auto threshold_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(m_threshold).count();
     const auto period = std::max<std::chrono::milliseconds>(m_threshold / 4, std::chrono::milliseconds(1));
-    std::int64_t stalled_turn = 0;  // the busy_since stamp of the stall being tracked
-    bool captured = false;
+    std::int64_t stalled_turn = 0;  // the busy_since stamp of the stall being tracked (0: none)
+    std::uint64_t stalled_step = 0;  // the step of that turn the stall was caught in
+    std::uint64_t next_step = 0;     // a later step of that turn, and when it was first seen running
+    std::int64_t next_since = 0;
     Caught current;
     std::unique_lock lock(m_mutex);
     // Counted here, when the stall ends; the report itself is written by the reporting thread.
     auto finish = [&](std::int64_t end) {
-        current.start = stalled_turn;
         current.end = end;
-        auto ms = std::max<std::int64_t>((end - stalled_turn) / 1'000'000, m_threshold.count());
+        auto ms = std::max<std::int64_t>((end - current.start) / 1'000'000, m_threshold.count());
         m_stalls.fetch_add(1, std::memory_order_relaxed);
         if (ms > m_longest_ms.load(std::memory_order_relaxed)) m_longest_ms.store(ms, std::memory_order_relaxed);
         m_caught.push_back(std::move(current));  // under m_mutex
         current = Caught();
+        stalled_turn = 0;
         if (!m_reporter.joinable()) {  // the first stall: most loops never need the thread
             try {
                 m_reporter = std::thread([this] { report_loop(); });
@@ -134,30 +141,50 @@ void Watchdog::run() {
         }
         m_report_cv.notify_one();
     };
+    // A stall from `start`, in `turn`; `whole_turn`: the turn is the stall (any step of it is), else only `step`.
+    auto begin = [&](std::int64_t start, std::int64_t turn, std::uint64_t step, bool whole_turn) {
+        current.start = start;
+        stalled_turn = turn;
+        stalled_step = next_step = step;
+        lock.unlock();
+        // The stack is the stall's only if the handler ran while it lasted: not in a later turn or step.
+        if (capture() && m_capture.turn == turn && (whole_turn || m_capture.step == step)) {
+            current.caught = true;
+            current.frames.assign(m_capture.frames, m_capture.frames + m_capture.depth);
+            // The task's name now, while the stalled task most likely still exists.
+            current.task = m_capture.node ? node_name(m_capture.node) : std::string();
+            current.node_resume = m_capture.node_resume;
+            stalled_step = next_step = m_capture.step;
+        }
+        lock.lock();
+    };
     while (!m_stop) {
         m_cv.wait_for(lock, period);
         if (m_stop) break;
         std::int64_t busy = m_busy_since.load(std::memory_order_acquire);
+        std::uint64_t step = m_steps.load(std::memory_order_relaxed);
+        std::int64_t now = coarse_now_ns();
         if (stalled_turn) {
-            if (busy == stalled_turn) continue;  // still stalled: one stall, one report
-            std::int64_t idle = m_idle_since.load(std::memory_order_relaxed);
-            std::int64_t end = idle > stalled_turn ? idle : (busy ? busy : coarse_now_ns());
-            if (captured) finish(end);
-            stalled_turn = 0;
+            if (busy != stalled_turn) {  // the loop turned: the stall is over
+                std::int64_t idle = m_idle_since.load(std::memory_order_relaxed);
+                finish(idle > stalled_turn ? idle : (busy ? busy : now));
+                continue;
+            }
+            if (step == stalled_step) continue;  // still where it was caught: one stall, one report
+            if (step != next_step) {
+                next_step = step;
+                next_since = now;
+                continue;
+            }
+            if (now - next_since < threshold_ns) continue;
+            finish(next_since);  // a later step of the turn stalls by itself: the stall before ends where it began
+            begin(next_since, busy, step, false);
             continue;
         }
-        if (busy == 0 || coarse_now_ns() - busy < threshold_ns) continue;
-        stalled_turn = busy;
-        lock.unlock();
-        captured = capture();
-        if (captured) {  // the task's name now, while the stalled task most likely still exists
-            current.frames.assign(m_capture.frames, m_capture.frames + m_capture.depth);
-            current.task = m_capture.node ? node_name(m_capture.node) : std::string();
-            current.node_resume = m_capture.node_resume;
-        }
-        lock.lock();
+        if (busy == 0 || now - busy < threshold_ns) continue;
+        begin(busy, busy, step, true);
     }
-    if (stalled_turn && captured) finish(coarse_now_ns());  // the loop ended right after a stall: report it
+    if (stalled_turn) finish(coarse_now_ns());  // the loop ended right after a stall: report it
 }
 
 void Watchdog::emit(const Caught& c) {
@@ -170,7 +197,7 @@ void Watchdog::emit(const Caught& c) {
         void* frame[1] = {c.node_resume};  // coroutine_name reads a frame's first word
         task = coroutine_name(frame);
     }
-    r.task = task.empty() ? "<no task>" : task;
+    r.task = !c.caught ? "<unknown>" : task.empty() ? "<no task>" : task;
     // Skip the frames of the capture itself (the handler and the signal trampoline).
     const int depth = static_cast<int>(c.frames.size());
     int first = 0;
@@ -212,7 +239,8 @@ namespace corio {
 std::string StallReport::text() const {
     std::string s = "corio: the event loop was blocked for " + std::to_string(duration.count()) +
                     " ms (threshold " + std::to_string(threshold.count()) + " ms) in task " + task +
-                    "; stack of the loop thread when it was caught:\n";
+                    (stack.empty() ? "; the loop thread's stack was not caught while it lasted\n"
+                                   : "; stack of the loop thread when it was caught:\n");
     int i = 0;
     for (auto& f : stack) {
         s += "  #" + std::to_string(i++) + " " + f + "\n";

@@ -2,9 +2,13 @@
 // The loop-stall watchdog: a thread that notices when its loop has not started a new turn for longer than
 // a threshold, captures the loop thread's stack at that moment (a signal to the loop thread; its handler
 // only calls backtrace() into a preallocated buffer), and reports once when the loop turns again.
+// A turn is a sequence of steps (each resumption, then the rest of the turn): a later step of a stalled turn
+// that runs past the threshold by itself is a stall of its own, and ends the one before it where it began.
+// A capture is kept only if the handler ran in the stalled turn (and, for such a later stall, its step):
+// else the stall is reported without a stack rather than with one from after it ended.
 // Reports are written (symbols, addr2line, the sink) by a second thread, started at the first stall, so that
 // the watching never pauses: a stall that starts while the previous one is being reported is caught too.
-// The loop's cost: one coarse clock read and one relaxed store per turn.
+// The loop's cost: one coarse clock read and one relaxed store per turn, one relaxed store per step.
 
 #include <corio/run.hpp>
 
@@ -29,6 +33,10 @@ struct StallCapture {
     int depth = 0;
     const TaskNode* node = nullptr;
     void* node_resume = nullptr;  // the running task's coroutine resume function (names it)
+    std::int64_t turn = 0;        // the loop's turn stamp and step when the handler ran
+    std::uint64_t step = 0;
+    const std::atomic<std::int64_t>* busy_since = nullptr;  // where the handler reads them (set once)
+    const std::atomic<std::uint64_t>* steps = nullptr;
     std::atomic<bool> done{false};
 };
 
@@ -39,7 +47,9 @@ std::int64_t coarse_now_ns() noexcept;
 
 class Watchdog {
 public:
-    Watchdog(std::chrono::milliseconds threshold, std::function<void(const StallReport&)> sink);
+    /// `steps`: the loop's step counter (bumped before each resumption and after each batch of them).
+    Watchdog(std::chrono::milliseconds threshold, std::function<void(const StallReport&)> sink,
+             const std::atomic<std::uint64_t>& steps);
     ~Watchdog();
     Watchdog(const Watchdog&) = delete;
     Watchdog& operator=(const Watchdog&) = delete;
@@ -59,6 +69,7 @@ private:
     struct Caught {
         std::int64_t start = 0;
         std::int64_t end = 0;
+        bool caught = false;       // the stack (and task) below are this stall's
         std::vector<void*> frames;
         std::string task;          // the task's name, when it has one
         void* node_resume = nullptr;  // else its coroutine's resume function names it
@@ -73,6 +84,7 @@ private:
     std::function<void(const StallReport&)> m_sink;
     pthread_t m_loop_thread;
     StallCapture m_capture;
+    const std::atomic<std::uint64_t>& m_steps;
     std::atomic<std::int64_t> m_busy_since{0};
     std::atomic<std::int64_t> m_idle_since{0};
     std::atomic<std::uint64_t> m_stalls{0};

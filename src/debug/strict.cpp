@@ -1,5 +1,5 @@
-// libcorio_strict: interposes the blocking libc calls and asks the core whether this thread is inside a task
-// of a loop (corio_strict_check); if so, the core reports the call with the caller's stack
+// libcorio_strict: interposes the blocking libc calls and asks the core whether this thread runs a task or a
+// posted function of a loop (corio_strict_check); if so, the core reports the call with the caller's stack
 // (corio_strict_report), then the real function runs. Linked (corio::strict) or preloaded
 // (LD_PRELOAD=libcorio_strict.so). Outside strict mode each wrapper costs one call and a thread-local read.
 #include <atomic>
