@@ -18,13 +18,7 @@
 
 using namespace std::chrono_literals;
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define CORIO_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define CORIO_SANITIZED 1
-#endif
-#endif
+#include "support/sanitized.hpp"
 
 #ifndef CORIO_SANITIZED  // the sanitizers' runtimes define operator new and delete themselves (and catch a read
                          // of freed memory on their own)

@@ -18,13 +18,7 @@
 
 extern char** environ;
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define CORIO_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define CORIO_SANITIZED 1
-#endif
-#endif
+#include "support/sanitized.hpp"
 
 using namespace std::chrono_literals;
 using corio::Task;

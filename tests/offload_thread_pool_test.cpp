@@ -2,11 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/sanitized.hpp"
 #include "support/test_support.hpp"
-
-#ifndef __has_feature
-#define __has_feature(x) 0
-#endif
 
 #include <atomic>
 #include <fstream>
@@ -74,8 +71,7 @@ struct CopyCounter {
     CopyCounter& operator=(CopyCounter&&) = delete;
 };
 
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) && !__has_feature(address_sanitizer) && \
-    !__has_feature(thread_sanitizer)
+#ifndef CORIO_SANITIZED
 TEST(ThreadPoolDeathTest, APoolWhoseThreadsCannotAllBeMadeThrowsInsteadOfTerminating) {
     // With little address space left, the threads' stacks run out partway: the constructor must end the threads it
     // made and throw (destroying them unjoined called std::terminate). In a child process: the limit stays there.
