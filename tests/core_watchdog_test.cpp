@@ -1,6 +1,8 @@
 // The guards of the core: the loop-stall watchdog and the never-awaited report.
 #include <corio/corio.hpp>
 
+#include "core/watchdog.hpp"
+
 #include <gtest/gtest.h>
 
 #include <array>
@@ -292,6 +294,32 @@ TEST(WatchdogDeathTest, ACaptureRightAfterATaskEndedDoesNotReadItsFreedFrame) {
     EXPECT_EXIT(run_a_detached_task_that_ends(), testing::ExitedWithCode(0), "");
 }
 #endif
+
+// The capture handshake (src/core/watchdog.hpp): a capture signal the loop thread handles only after the
+// watchdog gave up on it (here: blocked until then) writes nothing — before, it wrote the stack into the capture
+// the watchdog might be reading for its next stall.
+TEST(WatchdogCapture, ASignalHandledAfterTheWatchdogGaveUpWritesNothing) {
+    sigset_t capture_signal, old;
+    sigemptyset(&capture_signal);
+    sigaddset(&capture_signal, SIGRTMIN + 4);
+    ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &capture_signal, &old), 0);
+    std::atomic<std::uint64_t> steps{0};
+    {
+        corio::detail::Watchdog w(60s, {}, steps);  // its own watch never asks within the test
+        bool caught = true;
+        std::thread asker([&] { caught = w.capture_for_test(); });  // times out: the signal waits, blocked
+        asker.join();
+        EXPECT_FALSE(caught);
+        ASSERT_EQ(pthread_sigmask(SIG_SETMASK, &old, nullptr), 0);  // the signal is handled here, late
+        EXPECT_EQ(w.capture_state_for_test(), corio::detail::StallCapture::idle);
+        EXPECT_EQ(w.capture_depth_for_test(), 0);
+
+        std::thread again([&] { caught = w.capture_for_test(); });  // a capture that is answered still works
+        again.join();
+        EXPECT_TRUE(caught);
+        EXPECT_GT(w.capture_depth_for_test(), 0);
+    }
+}
 
 TEST(Watchdog, TurnsShorterThanTheThresholdAreNotReported) {
     Collected c;

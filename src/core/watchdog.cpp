@@ -22,9 +22,11 @@ int capture_signal() { return SIGRTMIN + 4; }
 
 void on_capture_signal(int) {
     int saved = errno;
-    if (StallCapture* c = t_capture) {
-        // Reads the `false` capture() stored: what the watchdog read of the last capture happens before we write.
-        (void)c->done.load(std::memory_order_acquire);
+    StallCapture* c = t_capture;
+    int asked = StallCapture::asked;
+    // Claims the watchdog's request (acquire: what it read of the last capture happens before we write); a
+    // request it took back, or one already answered (a second signal), is left alone.
+    if (c && c->state.compare_exchange_strong(asked, StallCapture::writing, std::memory_order_acq_rel)) {
         c->turn = c->busy_since->load(std::memory_order_relaxed);
         c->step = c->steps->load(std::memory_order_relaxed);
         c->depth = ::backtrace(c->frames, StallCapture::k_max_frames);
@@ -35,7 +37,7 @@ void on_capture_signal(int) {
             __builtin_memcpy(&fn, t_running->m_frame.address(), sizeof fn);
             c->node_resume = fn;
         }
-        c->done.store(true, std::memory_order_release);
+        c->state.store(StallCapture::done, std::memory_order_release);
     }
     errno = saved;
 }
@@ -101,13 +103,20 @@ void Watchdog::report_loop() {
 }
 
 bool Watchdog::capture() noexcept {
-    m_capture.done.store(false, std::memory_order_release);  // pairs with the handler's first load
-    if (pthread_kill(m_loop_thread, capture_signal()) != 0) return false;
+    m_capture.state.store(StallCapture::asked, std::memory_order_release);  // pairs with the handler's claim
+    if (pthread_kill(m_loop_thread, capture_signal()) != 0) {
+        m_capture.state.store(StallCapture::idle, std::memory_order_relaxed);
+        return false;
+    }
     for (int i = 0; i < 500; ++i) {  // the handler runs as soon as the loop thread is scheduled
-        if (m_capture.done.load(std::memory_order_acquire)) return true;
+        if (m_capture.state.load(std::memory_order_acquire) == StallCapture::done) return true;
         std::this_thread::sleep_for(std::chrono::microseconds(100));
     }
-    return false;
+    // Given up: take the request back, unless the handler claimed it meanwhile (then it is about to finish).
+    int asked = StallCapture::asked;
+    if (m_capture.state.compare_exchange_strong(asked, StallCapture::idle, std::memory_order_acq_rel)) return false;
+    while (m_capture.state.load(std::memory_order_acquire) != StallCapture::done) std::this_thread::yield();
+    return true;
 }
 
 void Watchdog::run() {

@@ -37,7 +37,12 @@ struct StallCapture {
     std::uint64_t step = 0;
     const std::atomic<std::int64_t>* busy_since = nullptr;  // where the handler reads them (set once)
     const std::atomic<std::uint64_t>* steps = nullptr;
-    std::atomic<bool> done{false};
+    /// The handshake: the watchdog asks (idle or done -> asked), the handler claims the request (asked ->
+    /// writing) and fills the fields in (-> done). A watchdog that gives up takes the request back (asked ->
+    /// idle), so a signal handled late writes nothing; if the handler already claimed it, the watchdog waits for
+    /// done. The fields are read only in state done, and written only in state writing.
+    enum State : int { idle, asked, writing, done };
+    std::atomic<int> state{idle};
 };
 
 /// The node being resumed on this thread (read by the capture handler).
@@ -63,6 +68,12 @@ public:
     [[nodiscard]] std::chrono::milliseconds longest() const noexcept {
         return std::chrono::milliseconds(m_longest_ms.load(std::memory_order_relaxed));
     }
+
+    /// Asks the loop thread for its stack (as the watching thread does; for tests): true when it was caught.
+    bool capture_for_test() noexcept { return capture(); }
+    /// The capture's state and its stack's depth (for tests).
+    [[nodiscard]] int capture_state_for_test() const noexcept { return m_capture.state.load(std::memory_order_acquire); }
+    [[nodiscard]] int capture_depth_for_test() const noexcept { return m_capture.depth; }
 
 private:
     /// A stall caught by the watching thread, for the reporting thread.
