@@ -581,6 +581,37 @@ TEST_F(PgConn, CancellingAQueryPipelinedBehindAnotherLeavesTheOtherAlone) {
     }());
 }
 
+// The server drops a cancel request that reaches the backend before it begins the query (in a pipeline, right
+// after the query before it ended: the backend is still reading). The request is sent again each second until
+// the query ends. A query that swallows the first cancel (it catches query_canceled) stands for that case: one
+// request alone left it running until cancel_timeout broke the connection.
+TEST_F(PgConn, ACancelRequestThatDoesNotEndTheQueryIsSentAgain) {
+    run_bounded([&]() -> Task<void> {
+        auto c = co_await PgConnection::connect(unix_socket());
+        (void)co_await c->exec_once(
+            "create function pg_temp.swallows_one_cancel() returns text language plpgsql as $$ "
+            "begin begin perform pg_sleep(10); exception when query_canceled then null; end; "
+            "perform pg_sleep(10); return 'ended'; end $$");
+        auto watcher = co_await PgConnection::connect(unix_socket());
+        auto query = corio::spawn(c->exec("select pg_temp.swallows_one_cancel()"));
+        bool sleeping = false;  // inside the first sleep, where the function catches the cancel
+        for (int i = 0; i < 500 && !sleeping; ++i) {
+            co_await corio::sleep(10ms);
+            PgResult act = co_await watcher->exec("select count(*) from pg_stat_activity where pid = $1 and "
+                                                  "wait_event = 'PgSleep'", Params::of(c->backend_pid()));
+            sleeping = act.get<std::int64_t>(0, 0) == 1;
+        }
+        EXPECT_TRUE(sleeping);
+        auto start = steady_clock::now();
+        query.cancel();
+        EXPECT_TRUE(co_await raises_cancelled(query));
+        EXPECT_LT(steady_clock::now() - start, 4s);  // one second per request, not cancel_timeout (5 s)
+        EXPECT_EQ(c->statistics().cancels_sent, 2u);
+        EXPECT_FALSE(c->is_broken());
+        EXPECT_EQ(co_await scalar(*c, "select 'reused'"), "reused");
+    }());
+}
+
 TEST_F(PgConn, AQueryCancelledWhileWaitingForItsTurnIsNeverSent) {
     run_bounded([&]() -> Task<void> {
         auto c = co_await PgConnection::connect(unix_socket(), PgOptions{.pipeline = false});

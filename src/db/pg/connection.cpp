@@ -912,38 +912,55 @@ Task<void> PgConnection::abandon(Request& r) {
     }
     ensure_reader();
     while (!r.done && m_head != &r) co_await RequestWait(&r, true);  // the queries before it run to their end
+    // A cancel request hits whatever the backend runs when it lands: sent only while this query is alone in
+    // flight (m_holds keeps the others from going out).
+    auto alone = [&] { return !r.done && m_head == &r && !r.next && m_conn && !m_broken; };
     bool cancel_sent = false;
-    if (!r.done && m_head == &r && !r.next && m_conn) {
-        // Owned by the job: freed whether it runs or not (to_thread may fail before it starts: no thread, no
-        // memory; the raw pointer leaked then).
-        if (CancelHandle pc{PQgetCancel(m_conn)}) {
-            cancel_sent = true;
-            ++m_stats.cancels_sent;
-            auto send_cancel = [pc = std::move(pc)]() mutable {
-                char err[256];
-                PQcancel(pc.get(), err, sizeof err);  // blocks: connects to the postmaster and waits for it
-                pc.reset();
-            };
-            try {
-                co_await corio::to_thread(std::move(send_cancel));
-            } catch (...) {  // no thread: the query then runs to its end, or to cancel_timeout
-            }
-        }
-    }
+    if (alone()) cancel_sent = co_await send_cancel();
     if (r.done) co_return;
     ensure_reader();
     if (!cancel_sent || m_options.cancel_timeout.count() <= 0) {  // not interruptible: it runs to its end
         co_await wait_done(r);
         co_return;
     }
-    bool in_time = true;
-    try {
-        co_await corio::timeout(m_options.cancel_timeout, wait_done(r));
-    } catch (const TimeoutError&) {
-        in_time = false;
+    // The server drops a cancel request that reaches the backend before it begins the query (while it still
+    // reads the query's messages: in a pipeline, right after the query before it ended): asked again each
+    // second, until the query ends or cancel_timeout has passed since the first request.
+    constexpr auto k_again = std::chrono::seconds(1);
+    const auto deadline = std::chrono::steady_clock::now() + m_options.cancel_timeout;
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) break;
+        bool ended = true;
+        try {
+            co_await corio::timeout(std::min<std::chrono::milliseconds>(left, k_again), wait_done(r));
+        } catch (const TimeoutError&) {
+            ended = false;
+        }
+        if (ended || r.done) co_return;
+        if (std::chrono::steady_clock::now() >= deadline) break;
+        if (alone()) (void)co_await send_cancel();
+        if (r.done) co_return;
     }
-    if (!in_time)
-        fail("a cancelled query did not end within " + std::to_string(m_options.cancel_timeout.count()) + " ms");
+    fail("a cancelled query did not end within " + std::to_string(m_options.cancel_timeout.count()) + " ms");
+}
+
+Task<bool> PgConnection::send_cancel() {
+    // Owned by the job: freed whether it runs or not (to_thread may fail before it starts: no thread, no
+    // memory; the raw pointer leaked then).
+    CancelHandle pc{PQgetCancel(m_conn)};
+    if (!pc) co_return false;
+    ++m_stats.cancels_sent;
+    auto job = [pc = std::move(pc)]() mutable {
+        char err[256];
+        PQcancel(pc.get(), err, sizeof err);  // blocks: connects to the postmaster and waits for it
+        pc.reset();
+    };
+    try {
+        co_await corio::to_thread(std::move(job));
+    } catch (...) {  // no thread: the query then runs to its end, or to cancel_timeout
+    }
+    co_return true;
 }
 
 // ---- exclusive use: scripts and COPY ---------------------------------------------------------------------------

@@ -201,7 +201,8 @@ public:
     /// drained, so the session is idle and healthy again (a query pipelined behind others runs to its end:
     /// a cancel request would hit whichever query the server runs when it lands). If it finished
     /// successfully meanwhile its result is returned (the cancellation is raised at the next await);
-    /// otherwise CancelledError. A server that does not end the query within cancel_timeout of the cancel
+    /// otherwise CancelledError. A request the server drops (it landed before the backend began the query) is
+    /// sent again each second; a server that does not end the query within cancel_timeout of the first cancel
     /// request breaks the connection. Errors: db::DatabaseError subclasses (the SQLSTATE's); db::ConnectionError when the
     /// session is lost (is_broken() from then on).
     [[nodiscard]] Task<PgResult> exec(std::string_view sql, const Params& params);
@@ -278,6 +279,9 @@ private:
     void send(Request& r, std::string_view sql, const Params* params, bool cache);
     Task<void> flush();
     Task<void> abandon(Request& r);
+    /// Sends a cancel request for what the server runs now (PQcancel on the thread pool): false when libpq
+    /// could make none.
+    Task<bool> send_cancel();
     Task<void> wait_done(Request& r);
     PgResult take(Request& r, std::string_view sql);
     void wake_admit() noexcept;
