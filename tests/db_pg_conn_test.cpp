@@ -554,7 +554,9 @@ TEST_F(PgConn, CancellingAQueryMidSleepCancelsItOnTheServerAndTheConnectionIsReu
         auto took = steady_clock::now() - start;
         EXPECT_TRUE(timed_out);
         EXPECT_LT(took, 3s);
-        EXPECT_EQ(c->statistics().cancels_sent, 1u);
+        // One request; a second only if the first took over a second to end the query (a loaded machine).
+        EXPECT_GE(c->statistics().cancels_sent, 1u);
+        EXPECT_LE(c->statistics().cancels_sent, 2u);
         EXPECT_TRUE(c->idle());
         EXPECT_FALSE(c->is_broken());
         // The server saw the cancellation: the session is idle again, its last query the sleep.
@@ -583,15 +585,25 @@ TEST_F(PgConn, CancellingAQueryPipelinedBehindAnotherLeavesTheOtherAlone) {
 
 // The server drops a cancel request that reaches the backend before it begins the query (in a pipeline, right
 // after the query before it ended: the backend is still reading). The request is sent again each second until
-// the query ends. A query that swallows the first cancel (it catches query_canceled) stands for that case: one
-// request alone left it running until cancel_timeout broke the connection.
+// the query ends. A query that swallows the first cancel request (it catches query_canceled) stands for that
+// case: one request alone left it running until cancel_timeout broke the connection. The postmaster signals
+// the backend twice for one request (the process, then its process group), so the second interrupt may come
+// after the first was caught: the function swallows every interrupt within half a second of the first, and
+// raises the one after.
 TEST_F(PgConn, ACancelRequestThatDoesNotEndTheQueryIsSentAgain) {
     run_bounded([&]() -> Task<void> {
         auto c = co_await PgConnection::connect(unix_socket());
         (void)co_await c->exec_once(
             "create function pg_temp.swallows_one_cancel() returns text language plpgsql as $$ "
+            "declare first timestamptz; "
             "begin begin perform pg_sleep(10); exception when query_canceled then null; end; "
-            "perform pg_sleep(10); return 'ended'; end $$");
+            "first := clock_timestamp(); "
+            "for i in 1..100 loop "
+            "  begin perform pg_sleep(10); return 'ended'; "
+            "  exception when query_canceled then "
+            "    if clock_timestamp() - first > interval '0.5 s' then raise; end if; "
+            "  end; "
+            "end loop; return 'ended'; end $$");
         auto watcher = co_await PgConnection::connect(unix_socket());
         auto query = corio::spawn(c->exec("select pg_temp.swallows_one_cancel()"));
         bool sleeping = false;  // inside the first sleep, where the function catches the cancel

@@ -235,7 +235,8 @@ TEST_F(PgPipeline, CancellingTheHeadOrAQueuedStatementLeavesTheOthersTheirResult
             EXPECT_EQ(n.get<std::string>(0, 0), "next");
             co_await busy;
             EXPECT_EQ(c->statistics().queries, sent + 1);  // "next" only
-            EXPECT_EQ(c->statistics().cancels_sent, 1u);
+            EXPECT_GE(c->statistics().cancels_sent, 1u);  // a second if the first took over a second to land
+            EXPECT_LE(c->statistics().cancels_sent, 2u);
             EXPECT_FALSE(c->is_broken());
             EXPECT_EQ(co_await count(*c, "select 3::int8"), 3);
         }(),
