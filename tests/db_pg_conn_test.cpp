@@ -2,7 +2,7 @@
 // timeouts), binary round trips of every mapped type, the statement cache, server errors, pipelining,
 // cancellation, a terminated backend, LISTEN/NOTIFY, COPY both ways, and a server restart.
 #include "db/pg/connection.hpp"
-#include "support/postgres.hpp"
+#include "support/pg_fixture.hpp"
 #include "support/test_support.hpp"
 
 #include <corio/db/error.hpp>
@@ -24,32 +24,7 @@ namespace db = corio::db;
 
 namespace {
 
-class PgConn : public ::testing::Test {
-protected:
-    void SetUp() override {
-        if (postgres_bin_dir().empty()) GTEST_SKIP() << "PostgreSQL's server binaries are not installed";
-        pg = &shared_postgres();
-        if (!pg->running()) pg->start();
-    }
-
-    db::PgConfig tcp() const {
-        db::PgConfig c;
-        c.host = "127.0.0.1";
-        c.port = pg->port();
-        c.user = "postgres";
-        c.database = "postgres";
-        c.sslmode = db::SslMode::disable;
-        c.application_name = "corio_test";
-        return c;
-    }
-    db::PgConfig unix_socket() const {
-        db::PgConfig c = tcp();
-        c.host = pg->socket_dir();
-        return c;
-    }
-
-    Postgres* pg = nullptr;
-};
+class PgConn : public PgTest {};
 
 Task<std::string> scalar(PgConnection& c, std::string sql) {
     PgResult r = co_await c.exec_once(sql);

@@ -2,7 +2,7 @@
 // one PgConnection (the prepared-statement cache, errors, cancellation, a terminated backend, notifications),
 // COPY and scripts waiting for cancellations, and a pipelined db::Pool (transactions, a terminated backend).
 #include "db/pg/connection.hpp"
-#include "support/postgres.hpp"
+#include "support/pg_fixture.hpp"
 #include "support/test_support.hpp"
 
 #include <corio/corio.hpp>
@@ -20,30 +20,7 @@ namespace db = corio::db;
 
 namespace {
 
-class PgPipeline : public ::testing::Test {
-protected:
-    void SetUp() override {
-        if (postgres_bin_dir().empty()) GTEST_SKIP() << "PostgreSQL's server binaries are not installed";
-        pg = &shared_postgres();
-        if (!pg->running()) pg->start();
-    }
-
-    db::PgConfig unix_socket() const {
-        db::PgConfig c;
-        c.host = pg->socket_dir();
-        c.port = pg->port();
-        c.user = "postgres";
-        c.database = "postgres";
-        c.sslmode = db::SslMode::disable;
-        c.application_name = "corio_test";
-        return c;
-    }
-    [[nodiscard]] std::string url() const {
-        return "postgresql://postgres@127.0.0.1:" + std::to_string(pg->port()) + "/postgres?sslmode=disable";
-    }
-
-    Postgres* pg = nullptr;
-};
+class PgPipeline : public PgTest {};
 
 /// The SQLSTATE a task fails with ("" when it succeeds).
 template <class T>

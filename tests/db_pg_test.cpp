@@ -6,7 +6,7 @@
 #include <corio/corio.hpp>
 #include <corio/db/db.hpp>
 
-#include "support/postgres.hpp"
+#include "support/pg_fixture.hpp"
 #include "support/tls_certs.hpp"
 #include "support/test_support.hpp"
 
@@ -35,18 +35,7 @@ using corio_test::Postgres;
 
 namespace {
 
-class DbPg : public ::testing::Test {
-protected:
-    void SetUp() override {
-        if (corio_test::postgres_bin_dir().empty()) GTEST_SKIP() << "PostgreSQL's server binaries are not installed";
-        pg = &corio_test::shared_postgres();
-        if (!pg->running()) pg->start();
-    }
-    [[nodiscard]] std::string url(const std::string& query = "") const {
-        return "postgresql://postgres@127.0.0.1:" + std::to_string(pg->port()) + "/postgres?sslmode=disable" + query;
-    }
-    Postgres* pg = nullptr;
-};
+class DbPg : public corio_test::PgTest {};
 
 template <class E, class T>
 Task<std::string> error_of(Task<T> task) {
