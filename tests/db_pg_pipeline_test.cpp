@@ -78,9 +78,9 @@ TEST_F(PgPipeline, AScriptWaitingBehindACancelledQueryIsNotHitByItsLateCancelReq
                 auto c = co_await PgConnection::connect(unix_socket(), PgOptions{.pipeline = pipeline});
                 auto busy = corio::spawn(corio::to_thread([] { std::this_thread::sleep_for(800ms); }));
                 auto query = corio::spawn(c->exec("select 'query', pg_sleep(0.3)"));
-                co_await corio::sleep(50ms);
+                EXPECT_TRUE(co_await eventually([&] { return c->statistics().queries == 1; }));
                 auto script = corio::spawn(sqlstate_of(c->exec_script("select pg_sleep(1); select 'script'")));
-                co_await corio::sleep(50ms);
+                co_await settle();  // the script waits for the session
                 query.cancel();  // its cancel request waits for the busy thread
                 bool finished = false;
                 try {
@@ -169,7 +169,7 @@ TEST_F(PgPipeline, CancellingTheHeadOrAQueuedStatementLeavesTheOthersTheirResult
                     co_return r.get<std::int32_t>(0, 0);
                 }(*c, i)));
             }
-            co_await corio::sleep(50ms);
+            EXPECT_TRUE(co_await eventually([&] { return c->statistics().queries == 6; }));
             head.cancel();
             std::string head_result;
             try {
@@ -184,8 +184,9 @@ TEST_F(PgPipeline, CancellingTheHeadOrAQueuedStatementLeavesTheOthersTheirResult
 
             // Alone in flight: a cancel request, delayed by the busy thread pool; what comes meanwhile waits.
             auto busy = corio::spawn(corio::to_thread([] { std::this_thread::sleep_for(500ms); }));
+            std::uint64_t before = c->statistics().queries;
             auto sleeper = corio::spawn(c->exec("select pg_sleep(10)"));
-            co_await corio::sleep(50ms);
+            EXPECT_TRUE(co_await eventually([&] { return c->statistics().queries == before + 1; }));
             sleeper.cancel();
             co_await settle();
             std::uint64_t sent = c->statistics().queries;
@@ -239,8 +240,7 @@ TEST_F(PgPipeline, TerminatingTheBackendFailsEveryPipelinedStatementWithAConnect
             }(*c, i));
         }
         auto all = corio::spawn(corio::gather(std::move(tasks)));
-        co_await corio::sleep(100ms);
-        EXPECT_EQ(c->statistics().in_flight, 8u);
+        EXPECT_TRUE(co_await eventually([&] { return c->statistics().in_flight == 8; }));
         PgResult k = co_await killer->exec("select pg_terminate_backend($1)", Params::of(c->backend_pid()));
         EXPECT_TRUE(k.get<bool>(0, 0));
         std::vector<std::string> got = co_await corio::timeout(5s, std::move(all));
@@ -346,8 +346,7 @@ TEST_F(PgPipeline, APipelinedPoolReplacesAConnectionTerminatedUnderItsStatements
                 co_return 0;
             }(pool, i)));
         }
-        co_await corio::sleep(100ms);
-        EXPECT_GT(pool.statistics().pipelined, 0u);
+        EXPECT_TRUE(co_await eventually([&] { return pool.statistics().pipelined > 0; }));
         auto killer = co_await PgConnection::connect(unix_socket());
         PgResult k = co_await killer->exec("select pg_terminate_backend($1)", Params::of(pid));
         EXPECT_TRUE(k.get<bool>(0, 0));

@@ -15,6 +15,18 @@ T run_bounded(corio::Task<T> task, corio::RunOptions opts = {}) {
     return corio::run(corio::timeout(20s, std::move(task)), std::move(opts));
 }
 
+/// Waits until `holds()` is true, looking each millisecond for at most `limit`; returns whether it became true.
+/// For a state another task or the server reaches (a query sent, N in flight): no fixed sleep to guess.
+template <class Pred>
+corio::Task<bool> eventually(Pred holds, std::chrono::milliseconds limit = 5s) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!holds()) {
+        if (std::chrono::steady_clock::now() >= deadline) co_return false;
+        co_await corio::sleep(1ms);
+    }
+    co_return true;
+}
+
 /// Lets every task that is ready run a few times, so spawned tasks reach their first wait.
 inline corio::Task<void> settle(int rounds = 3) {
     for (int i = 0; i < rounds; ++i) co_await corio::yield();
