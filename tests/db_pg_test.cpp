@@ -31,24 +31,14 @@
 using namespace std::chrono_literals;
 using namespace corio;
 using corio_test::run_bounded;
+using corio_test::error_of;
+using corio_test::contains;
 using corio_test::Postgres;
 
 namespace {
 
 class DbPg : public corio_test::PgTest {};
 
-template <class E, class T>
-Task<std::string> error_of(Task<T> task) {
-    std::string what = "<no error>";
-    try {
-        (void)co_await std::move(task);
-    } catch (const E& e) {
-        what = e.what();
-    }
-    co_return what;
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 template <class T>
 Task<T> echo(db::Pool db, std::string type, T v) {
@@ -77,9 +67,10 @@ TEST_F(DbPg, ConnectsByUrlOverTcpUnixSocketAndWithAPassword) {
                                       "/postgres?sslmode=disable");
         EXPECT_EQ((co_await c.query_one("select current_user")).get<std::string>(0), Postgres::k_password_user);
         auto bad = co_await error_of<db::ConnectionError>(db::connect(
-            std::string("postgresql://") + Postgres::k_password_user + ":wrong@127.0.0.1:" +
+            std::string("postgresql://") + Postgres::k_password_user + ":Wr0ngPassw0rd@127.0.0.1:" +
             std::to_string(pg->port()) + "/postgres?sslmode=disable"));
         EXPECT_TRUE(contains(bad, "password")) << bad;
+        EXPECT_FALSE(contains(bad, "Wr0ngPassw0rd")) << bad;  // never echoed
         co_await a.close();
         co_await b.close();
         co_await c.close();
@@ -173,6 +164,32 @@ TEST_F(DbPg, TypesRoundTrip) {
         // NULLs.
         EXPECT_FALSE((co_await echo(db, "int4", std::optional<std::int32_t>())).has_value());
         EXPECT_FALSE((co_await echo(db, "text", std::optional<std::string>())).has_value());
+        EXPECT_FALSE((co_await echo(db, "bool", std::optional<bool>())).has_value());
+        EXPECT_FALSE((co_await echo(db, "int2", std::optional<std::int16_t>())).has_value());
+        EXPECT_FALSE((co_await echo(db, "int8", std::optional<std::int64_t>())).has_value());
+        EXPECT_FALSE((co_await echo(db, "float4", std::optional<float>())).has_value());
+        EXPECT_FALSE((co_await echo(db, "float8", std::optional<double>())).has_value());
+        EXPECT_FALSE((co_await echo(db, "numeric", std::optional<db::Numeric>())).has_value());
+        EXPECT_FALSE((co_await echo(db, "varchar", std::optional<std::string>())).has_value());
+        EXPECT_FALSE((co_await echo(db, "bytea", std::optional<db::Bytes>())).has_value());
+        EXPECT_FALSE((co_await echo(db, "date", std::optional<db::Date>())).has_value());
+        EXPECT_FALSE((co_await echo(db, "timestamp", std::optional<db::Timestamp>())).has_value());
+        EXPECT_FALSE((co_await echo(db, "timestamptz", std::optional<db::TimestampTz>())).has_value());
+        EXPECT_FALSE((co_await echo(db, "uuid", std::optional<db::Uuid>())).has_value());
+        EXPECT_FALSE((co_await echo(db, "json", std::optional<nlohmann::json>())).has_value());
+        EXPECT_FALSE((co_await echo(db, "jsonb", std::optional<nlohmann::json>())).has_value());
+        EXPECT_FALSE((co_await echo(db, "text[]", std::optional<std::vector<std::string>>())).has_value());
+        // A present value through an optional, and NULL read from the server's own NULL of each type.
+        EXPECT_EQ(co_await echo(db, "uuid", std::optional<db::Uuid>(u)), std::optional<db::Uuid>(u));
+        auto nulls = co_await db.query_one(
+            "select null::float8, null::numeric, null::bytea, null::date, null::uuid, null::jsonb, null::int4[]");
+        EXPECT_FALSE(nulls.get<std::optional<double>>(0).has_value());
+        EXPECT_FALSE(nulls.get<std::optional<db::Numeric>>(1).has_value());
+        EXPECT_FALSE(nulls.get<std::optional<db::Bytes>>(2).has_value());
+        EXPECT_FALSE(nulls.get<std::optional<db::Date>>(3).has_value());
+        EXPECT_FALSE(nulls.get<std::optional<db::Uuid>>(4).has_value());
+        EXPECT_FALSE(nulls.get<std::optional<nlohmann::json>>(5).has_value());
+        EXPECT_FALSE(nulls.get<std::optional<std::vector<std::int32_t>>>(6).has_value());
         auto null_err = co_await error_of<db::TypeError>([&]() -> Task<void> {
             auto r = co_await db.query_one("select null::int4");
             (void)r.get<int>(0);
@@ -321,6 +338,219 @@ TEST_F(DbPg, UniqueViolation) {
         EXPECT_TRUE(caught);
         auto syntax = co_await error_of<db::DatabaseError>(db.query("selec 1"));
         EXPECT_NE(syntax, "<no error>");
+        co_await db.close();
+    }());
+}
+
+/// The SQLSTATE of the E a task raises; "<no error>" when it succeeds (another error propagates).
+template <class E, class T>
+Task<std::string> sqlstate_as(Task<T> task) {
+    std::string state = "<no error>";
+    try {
+        (void)co_await std::move(task);
+    } catch (const E& e) {
+        state = e.sqlstate();
+    }
+    co_return state;
+}
+
+// The common error classes come as their own types, with every field the server sent: a foreign key
+// (constraint, detail), a syntax error, an exception raised with a hint, a serialization failure (a row
+// updated under a repeatable-read transaction's snapshot) and a deadlock (two transactions locking two rows in
+// opposite orders): each caught as its generated class.
+TEST_F(DbPg, TheCommonErrorClassesComeAsTheirOwnTypesWithTheirFields) {
+    run_bounded([&]() -> Task<void> {
+        auto db = co_await db::connect(url(), {.min_size = 2, .max_size = 3});
+        co_await db.execute(
+            "drop table if exists ec_child, ec_parent, ec_rows; "
+            "create table ec_parent(id int primary key); "
+            "create table ec_child(parent int constraint ec_child_parent references ec_parent(id)); "
+            "create table ec_rows(id int primary key, v int); insert into ec_rows values (1, 0), (2, 0)");
+
+        bool fk = false;
+        try {
+            co_await db.execute("insert into ec_child values ($1)", 7);
+        } catch (const db::ForeignKeyViolation& e) {
+            fk = true;
+            EXPECT_EQ(e.sqlstate(), "23503");
+            EXPECT_EQ(e.constraint(), "ec_child_parent");
+            EXPECT_TRUE(contains(e.detail(), "(parent)=(7) is not present")) << e.detail();
+        }
+        EXPECT_TRUE(fk);
+        EXPECT_EQ(co_await sqlstate_as<db::SyntaxError>(db.query("selec 1")), "42601");
+
+        bool raised = false;
+        try {
+            co_await db.execute("do $$ begin raise exception 'stock is short' using detail = 'item 4', "
+                                       "hint = 'order again tomorrow', errcode = 'P0001'; end $$");
+        } catch (const db::RaiseException& e) {
+            raised = true;
+            EXPECT_EQ(e.sqlstate(), "P0001");
+            EXPECT_EQ(e.detail(), "item 4");
+            EXPECT_EQ(e.hint(), "order again tomorrow");
+            EXPECT_TRUE(contains(e.what(), "stock is short")) << e.what();
+        }
+        EXPECT_TRUE(raised);
+
+        // Serialization failure: the row changed after this transaction's snapshot was taken.
+        {
+            auto tx = co_await db.begin();
+            co_await tx.execute("set transaction isolation level repeatable read");
+            EXPECT_EQ((co_await tx.query_one("select v from ec_rows where id = 1")).get<int>(0), 0);
+            co_await db.execute("update ec_rows set v = 1 where id = 1");  // another connection, committed
+            EXPECT_EQ(co_await sqlstate_as<db::SerializationFailure>(
+                          tx.execute("update ec_rows set v = 2 where id = 1")),
+                      "40001");
+            co_await tx.rollback();
+        }
+
+        // Deadlock: each transaction holds one row and asks for the other's; the server fails one of them.
+        {
+            auto a = co_await db.begin();
+            auto b = co_await db.begin();
+            co_await a.execute("set local deadlock_timeout = '100ms'");
+            co_await b.execute("set local deadlock_timeout = '100ms'");
+            co_await a.execute("update ec_rows set v = 10 where id = 1");
+            co_await b.execute("update ec_rows set v = 20 where id = 2");
+            // The victim rolls back at once, so that the other one gets the row it waits for.
+            auto attempt = [](db::Transaction& tx, std::string sql) -> Task<std::string> {
+                std::string state = co_await sqlstate_as<db::DeadlockDetected>(tx.execute(sql));
+                if (state == "40P01") {
+                    co_await tx.rollback();
+                }
+                co_return state;
+            };
+            auto a_waits = corio::spawn(attempt(a, "update ec_rows set v = 10 where id = 2"));
+            co_await corio::sleep(50ms);  // a waits for b's row (either order ends in one deadlock)
+            auto b_state = co_await attempt(b, "update ec_rows set v = 20 where id = 1");
+            auto a_state = co_await a_waits;
+            EXPECT_EQ((a_state == "40P01") + (b_state == "40P01"), 1) << a_state << " " << b_state;
+            if (a_state != "40P01") {
+                co_await a.rollback();
+            }
+            if (b_state != "40P01") {
+                co_await b.rollback();
+            }
+        }
+        EXPECT_EQ((co_await db.query_one("select 9")).get<int>(0), 9);
+        co_await db.close();
+    }());
+}
+
+// A task cancelled inside a transaction: the transaction is rolled back when its connection goes back (the
+// release runs to its end although the task was cancelled), and the same connection serves the next query.
+TEST_F(DbPg, ATaskCancelledInsideATransactionLeavesItRolledBackAndTheConnectionReused) {
+    run_bounded([&]() -> Task<void> {
+        auto db = co_await db::connect(url(), {.min_size = 1, .max_size = 1});
+        co_await db.execute("drop table if exists ct; create table ct(v int)");
+        auto pid = (co_await db.query_one("select pg_backend_pid()")).get<std::int32_t>(0);
+        bool inserted = false;
+        auto task = corio::spawn([](db::Pool db, bool& inserted) -> Task<void> {
+            auto tx = co_await db.begin();
+            co_await tx.execute("insert into ct values (1)");
+            inserted = true;
+            co_await tx.query("select pg_sleep(10)");
+            co_await tx.commit();
+        }(db, inserted));
+        EXPECT_TRUE(co_await corio_test::eventually([&] { return inserted; }));
+        co_await corio::sleep(50ms);  // into the sleep
+        task.cancel();
+        auto err = co_await error_of<corio::CancelledError>([](JoinHandle<void> h) -> Task<int> {
+            co_await h;
+            co_return 0;
+        }(std::move(task)));
+        EXPECT_NE(err, "<no error>");
+        EXPECT_EQ((co_await db.query_one("select count(*)::int8 from ct")).get<std::int64_t>(0), 0);
+        EXPECT_EQ((co_await db.query_one("select pg_backend_pid()")).get<std::int32_t>(0), pid);
+        EXPECT_EQ(db.statistics().opened, 1u);
+        EXPECT_EQ(db.statistics().closed, 0u);
+        co_await db.close();
+    }());
+}
+
+// An idle connection whose backend died (terminated while the pool did not use it) is found by the health
+// check on acquire and replaced: the caller sees no error. Without the check the caller gets the dead one.
+TEST_F(DbPg, TheHealthCheckReplacesAnIdleConnectionWhoseBackendDied) {
+    for (bool check : {true, false}) {
+        SCOPED_TRACE(check ? "health check" : "no health check");
+        run_bounded([&]() -> Task<void> {
+            auto db = co_await db::connect(url(), {.min_size = 1, .max_size = 1, .health_check = check,
+                                                   .health_check_after = 0ms});
+            auto pid = (co_await db.query_one("select pg_backend_pid()")).get<std::int32_t>(0);
+            auto killer = co_await db::connect(url(), {.min_size = 1, .max_size = 1});
+            co_await killer.query("select pg_terminate_backend($1)", pid);
+            bool gone = false;  // the backend has exited
+            for (int i = 0; i < 200 && !gone; ++i) {
+                auto left = co_await killer.query_one("select count(*)::int8 from pg_stat_activity where pid = $1", pid);
+                gone = left.get<std::int64_t>(0) == 0;
+                if (!gone) {
+                    co_await corio::sleep(10ms);
+                }
+            }
+            EXPECT_TRUE(gone);
+            std::string state = "<no error>";
+            int got = 0;
+            try {
+                got = (co_await db.query_one("select 11")).get<int>(0);
+            } catch (const db::ConnectionError& e) {
+                state = e.what();
+            }
+            if (check) {
+                EXPECT_EQ(state, "<no error>");
+                EXPECT_EQ(got, 11);
+                EXPECT_EQ(db.statistics().opened, 2u);
+                EXPECT_EQ(db.statistics().closed, 1u);
+            } else {
+                EXPECT_NE(state, "<no error>");
+            }
+            EXPECT_EQ((co_await db.query_one("select 12")).get<int>(0), 12);
+            co_await killer.close();
+            co_await db.close();
+        }());
+    }
+}
+
+// PoolOptions::statement_cache_size reaches the pool's connections: 0 prepares nothing (pgbouncer in
+// transaction mode), the default keeps the pool's statements prepared on the server.
+TEST_F(DbPg, ThePoolsStatementCacheSizeReachesItsConnections) {
+    EXPECT_EQ(db::PoolOptions{}.acquire_timeout, 30s);  // never infinite by default
+    for (std::size_t size : {std::size_t(0), std::size_t(100)}) {
+        run_bounded([&]() -> Task<void> {
+            auto db = co_await db::connect(url(), {.min_size = 1, .max_size = 1, .statement_cache_size = size});
+            for (int i = 0; i < 3; ++i) {
+                EXPECT_EQ((co_await db.query_one("select $1::int4 + 1", i)).get<int>(0), i + 1);
+            }
+            auto prepared = (co_await db.query_one("select count(*)::int8 from pg_prepared_statements")).get<std::int64_t>(0);
+            if (size == 0) {
+                EXPECT_EQ(prepared, 0);
+            } else {
+                EXPECT_GE(prepared, 1);
+            }
+            co_await db.close();
+        }());
+    }
+}
+
+// A value read as the wrong C++ type, or NULL into a non-optional, is a TypeError naming the column, its
+// PostgreSQL type and the C++ type.
+TEST_F(DbPg, TypeErrorNamesTheColumnItsSqlTypeAndTheCppType) {
+    run_bounded([&]() -> Task<void> {
+        auto db = co_await db::connect(url());
+        auto row = co_await db.query_one("select 'ada'::text as name, null::int4 as age, 70000::int4 as n");
+        auto message = [](auto&& read) { return corio_test::message_of<db::TypeError>(read); };
+        std::string m = message([&] { (void)row.get<std::int64_t>("name"); });
+        EXPECT_TRUE(contains(m, "\"name\"")) << m;
+        EXPECT_TRUE(contains(m, "text")) << m;
+        EXPECT_TRUE(contains(m, "std::int64_t")) << m;
+        m = message([&] { (void)row.get<int>("age"); });
+        EXPECT_TRUE(contains(m, "\"age\"")) << m;
+        EXPECT_TRUE(contains(m, "NULL")) << m;
+        EXPECT_TRUE(contains(m, "std::optional")) << m;
+        EXPECT_EQ(row.get<std::optional<int>>("age"), std::nullopt);
+        m = message([&] { (void)row.get<std::int16_t>("n"); });
+        EXPECT_TRUE(contains(m, "\"n\"")) << m;
+        EXPECT_TRUE(contains(m, "int4")) << m;
+        EXPECT_TRUE(contains(m, "std::int16_t")) << m;
         co_await db.close();
     }());
 }

@@ -19,6 +19,8 @@
 using namespace std::chrono_literals;
 using namespace corio;
 using corio_test::run_bounded;
+using corio_test::error_of;
+using corio_test::contains;
 
 namespace {
 
@@ -43,24 +45,12 @@ struct TempDir {
 constexpr const char* k_slow_query =
     "with recursive c(x) as (select 1 union all select x + 1 from c where x < 4000000000) select count(*) from c";
 
-/// The message of the E a task raises, or "<no error>".
-template <class E, class T>
-Task<std::string> error_of(Task<T> task) {
-    std::string what = "<no error>";
-    try {
-        (void)co_await std::move(task);
-    } catch (const E& e) {
-        what = e.what();
-    }
-    co_return what;
-}
 /// A spawned task's result, as a Task (to pass to error_of).
 template <class T>
 Task<T> joined(JoinHandle<T> handle) {
     co_return co_await handle;
 }
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 /// Stores `v` in an untyped column and reads it back as a T.
 template <class T>
@@ -413,14 +403,7 @@ TEST(DbSqlite, TypeErrorNamesTheColumnItsSqlTypeAndTheCppType) {
         co_await db.execute("insert into people(name, born) values ($1, $2), (NULL, 'someday')", "ada",
                             std::chrono::sys_days(std::chrono::year(1815) / 12 / 10));
         auto rows = co_await db.query("select id, name, born from people order by id");
-        auto message = [](auto&& read) {
-            try {
-                read();
-            } catch (const db::TypeError& e) {
-                return std::string(e.what());
-            }
-            return std::string("<no error>");
-        };
+        auto message = [](auto&& read) { return corio_test::message_of<db::TypeError>(read); };
         std::string m = message([&] { (void)rows[0].get<std::int64_t>("name"); });
         EXPECT_TRUE(contains(m, "column 1 \"name\"")) << m;
         EXPECT_TRUE(contains(m, "SQL type TEXT")) << m;  // SQLite upper-cases the standard type names

@@ -5,6 +5,8 @@
 
 #include <sched.h>
 
+#include <string>
+
 namespace corio_test {
 
 using namespace std::chrono_literals;
@@ -26,6 +28,32 @@ corio::Task<bool> eventually(Pred holds, std::chrono::milliseconds limit = 5s) {
     }
     co_return true;
 }
+
+/// The message of the E a task raises, or "<no error>" when it succeeds (another exception propagates and
+/// fails the test).
+template <class E, class T>
+corio::Task<std::string> error_of(corio::Task<T> task) {
+    std::string what = "<no error>";
+    try {
+        (void)co_await std::move(task);
+    } catch (const E& e) {
+        what = e.what();
+    }
+    co_return what;
+}
+
+/// The message of the E that `f()` throws, or "<no error>" (the synchronous error_of).
+template <class E, class F>
+std::string message_of(F&& f) {
+    try {
+        f();
+    } catch (const E& e) {
+        return e.what();
+    }
+    return "<no error>";
+}
+
+inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 /// Lets every task that is ready run a few times, so spawned tasks reach their first wait.
 inline corio::Task<void> settle(int rounds = 3) {
