@@ -2,10 +2,12 @@
 // timeouts), binary round trips of every mapped type, the statement cache, server errors, pipelining,
 // cancellation, a terminated backend, LISTEN/NOTIFY, COPY both ways, and a server restart.
 #include "db/pg/connection.hpp"
+#include "support/dns_server.hpp"
 #include "support/pg_fixture.hpp"
 #include "support/test_support.hpp"
 
 #include <corio/db/error.hpp>
+#include <corio/net/dns.hpp>
 
 #include <gtest/gtest.h>
 
@@ -92,6 +94,27 @@ TEST_F(PgConn, AHostNameIsResolvedByCorioAndEachAddressTriedInTurn) {
         co_return co_await scalar(*conn, "select inet_server_addr()::text");
     }());
     EXPECT_EQ(addr, "127.0.0.1/32");
+}
+
+// A name that only a DNS server on loopback knows (not /etc/hosts, not the system's resolver): connecting
+// works only if corio resolved it and gave libpq the addresses as hostaddr (libpq's own getaddrinfo would
+// fail, and would block the loop). The server lists ::1 first, where the cluster does not listen, so libpq
+// must also move on to the second address.
+TEST_F(PgConn, ANameKnownOnlyToCoriosResolverConnectsThroughTheAddressesItFound) {
+    corio_test::DnsServer dns;
+    dns.add("pg.corio.test", {"::1", "127.0.0.1"});
+    std::string addr = run_bounded([&]() -> Task<std::string> {
+        corio::net::ResolverOptions o;
+        o.servers = {dns.address()};
+        o.attempt_timeout = 500ms;
+        corio::net::set_default_resolver(o);
+        db::PgConfig c = tcp();
+        c.host = "pg.corio.test";
+        auto conn = co_await PgConnection::connect(c);
+        co_return co_await scalar(*conn, "select inet_server_addr()::text");
+    }());
+    EXPECT_EQ(addr, "127.0.0.1/32");
+    EXPECT_GE(dns.queries(), 1u);
 }
 
 TEST_F(PgConn, APasswordUserAuthenticatesWithScram) {

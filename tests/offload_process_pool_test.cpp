@@ -77,6 +77,18 @@ int count_fds() {
     return n;
 }
 
+/// The descriptors this process has open now, without the one that lists them.
+std::set<int> open_fds() {
+    std::set<int> fds;
+    if (DIR* d = ::opendir("/proc/self/fd")) {
+        while (dirent* e = ::readdir(d))
+            if (e->d_name[0] != '.') fds.insert(std::atoi(e->d_name));
+        fds.erase(::dirfd(d));
+        ::closedir(d);
+    }
+    return fds;
+}
+
 bool process_exists(int pid) { return ::kill(pid, 0) == 0; }
 
 /// A directory for the files jobs use to say where they are, removed at the end of the test.
@@ -945,14 +957,25 @@ TEST(ProcessPool, ACallWaitingToWriteBehindAHalfSentRequestGoesToAnotherWorkerIn
     run_bounded(body());
 }
 
+// A timeout is a cancellation: the 10 s job is killed with its worker, so the next call is served at once by a
+// replacement, not after the job it would otherwise wait behind (the only worker is the one that ran it).
 TEST(ProcessPool, TimeoutAroundSubmitCancelsTheJob) {
     auto body = []() -> corio::Task<void> {
         corio::ProcessPool pool(1);
-        (void)co_await pool.submit(worker_pid);  // started and serving
+        int pid = co_await pool.submit(worker_pid);  // started and serving
         auto t0 = std::chrono::steady_clock::now();
         EXPECT_THROW(co_await corio::timeout(50ms, pool.submit(sleep_ms, 10'000)), corio::TimeoutError);
         EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+        auto t1 = std::chrono::steady_clock::now();
         EXPECT_EQ(co_await pool.submit(add, 5, 5), 10);
+        EXPECT_LT(std::chrono::steady_clock::now() - t1, 2s);  // not behind the 10 s sleep
+        EXPECT_NE(co_await pool.submit(worker_pid), pid);        // on a replacement
+        EXPECT_TRUE(co_await eventually([&] { return !process_exists(pid); }));
+        auto s = pool.statistics();
+        EXPECT_EQ(s.cancelled, 1u);
+        EXPECT_EQ(s.crashed, 0u);
+        EXPECT_EQ(s.started, 2u);  // the first worker and its replacement
+        EXPECT_EQ(s.workers, 1u);
     };
     run_bounded(body());
 }
@@ -1423,6 +1446,40 @@ TEST(ProcessPool, ASharedArrayOutlivesItsPoolAndNoDescriptorIsLeft) {
     EXPECT_EQ((*kept)[999], 7);  // still mapped: the array holds the heap
     kept.reset();
     EXPECT_EQ(count_fds(), before);
+}
+
+// Every descriptor the pool opens (its ends of the workers' sockets, their pidfds, their shared memory, the
+// shared heap; and the loop's own) is close-on-exec: a program that starts another one while the pool is
+// alive (posix_spawn, std::system) must not leak them into it, where a socket end kept open would hide a
+// dead pool from its workers and the shared memory would stay mapped.
+TEST(ProcessPool, EveryDescriptorThePoolOpensIsCloseOnExec) {
+    std::set<int> before = open_fds();
+    auto body = [&]() -> corio::Task<void> {
+        corio::ProcessPool pool(2);
+        EXPECT_EQ(co_await pool.submit(add, 1, 2), 3);
+        auto bytes = pool.shared_array<unsigned char>(4096);
+        EXPECT_EQ(co_await pool.submit(checksum, bytes.view()), checksum(bytes.span()));
+        EXPECT_THROW(co_await pool.submit([] { std::abort(); }), corio::WorkerCrashedError);  // a replacement
+        EXPECT_EQ(co_await pool.submit(add, 2, 2), 4);
+        corio::ProcessPool without_shm(1, {.shared_memory = 0});
+        EXPECT_EQ(co_await without_shm.submit(add, 3, 3), 6);
+        std::set<int> now = open_fds();
+        std::size_t added = 0;
+        for (int fd : now) {
+            if (before.count(fd)) {
+                continue;
+            }
+            ++added;
+            int flags = ::fcntl(fd, F_GETFD);
+            char target[256] = {};
+            std::string link = "/proc/self/fd/" + std::to_string(fd);
+            (void)::readlink(link.c_str(), target, sizeof target - 1);
+            EXPECT_GE(flags, 0) << "fd " << fd << " (" << target << ")";
+            EXPECT_TRUE(flags >= 0 && (flags & FD_CLOEXEC)) << "fd " << fd << " (" << target << ") lacks FD_CLOEXEC";
+        }
+        EXPECT_GE(added, 3u * 2 + 2);  // a socket and a pidfd per worker (3), a shared heap per pool (2), at least
+    };
+    run_bounded(body());
 }
 
 TEST(ProcessPool, WorkersSeeGlobalsOfLibrariesLinkedAfterCorio) {

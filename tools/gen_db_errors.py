@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Generates corio's db::DatabaseError subclasses from PostgreSQL's errcodes.txt (as asyncpg does).
 
-    tools/gen_db_errors.py [/usr/share/postgresql/15/errcodes.txt]
+    tools/gen_db_errors.py [--out-dir DIR] [/usr/share/postgresql/15/errcodes.txt]
 
 Writes include/corio/db/errors_generated.hpp and src/db/errors_generated.cpp. Both are committed, so building
-corio never needs the server package; rerun this after a PostgreSQL upgrade adds codes.
+corio never needs the server package; rerun this after a PostgreSQL upgrade adds codes. With --out-dir, the two
+files go under DIR instead (same relative paths): the test db_errors_generated_in_sync compares them with the
+committed ones.
 
 Only error codes (E) are used. Every class ("Section: Class 23 - ...") gets a base, the class's "XX000" code
 (IntegrityConstraintViolation); its other codes derive from it (UniqueViolation). Class names are the
@@ -12,9 +14,9 @@ condition names in CamelCase; a condition name used by two classes (modifying_sq
 38) keeps the plain name for its first use and is prefixed by its class's name after that.
 """
 
+import argparse
 import os
 import re
-import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_SOURCE = "/usr/share/postgresql/15/errcodes.txt"
@@ -149,15 +151,19 @@ def write_source(entries, source):
 
 
 def main():
-    source = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_SOURCE
+    args = argparse.ArgumentParser(description="Generates corio's database error classes from errcodes.txt.")
+    args.add_argument("source", nargs="?", default=DEFAULT_SOURCE, help="PostgreSQL's errcodes.txt")
+    args.add_argument("--out-dir", default=ROOT, help="where include/ and src/ are (default: the source tree)")
+    opts = args.parse_args()
+    source, out = opts.source, opts.out_dir
     entries = build(parse(source))
-    header = os.path.join(ROOT, "include/corio/db/errors_generated.hpp")
-    impl = os.path.join(ROOT, "src/db/errors_generated.cpp")
-    with open(header, "w", encoding="utf-8") as f:
-        f.write(write_header(entries, source))
-    with open(impl, "w", encoding="utf-8") as f:
-        f.write(write_source(entries, source))
-    print(f"{len(entries)} error classes -> {os.path.relpath(header, ROOT)}, {os.path.relpath(impl, ROOT)}")
+    header = os.path.join(out, "include/corio/db/errors_generated.hpp")
+    impl = os.path.join(out, "src/db/errors_generated.cpp")
+    for path, text in ((header, write_header(entries, source)), (impl, write_source(entries, source))):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    print(f"{len(entries)} error classes -> {os.path.relpath(header, out)}, {os.path.relpath(impl, out)}")
 
 
 if __name__ == "__main__":
