@@ -4,6 +4,7 @@
 #include "db/pg/connection.hpp"
 #include "support/dns_server.hpp"
 #include "support/pg_fixture.hpp"
+#include "support/pg_proxy.hpp"
 #include "support/test_support.hpp"
 
 #include <corio/db/error.hpp>
@@ -31,6 +32,19 @@ class PgConn : public PgTest {};
 Task<std::string> scalar(PgConnection& c, std::string sql) {
     PgResult r = co_await c.exec_once(sql);
     co_return r.is_null(0, 0) ? std::string("NULL") : r.get<std::string>(0, 0);
+}
+
+/// Waits (at most 5 s) until the backend `pid` sleeps in pg_sleep, as `watcher` sees it in pg_stat_activity.
+Task<bool> sleeping(PgConnection& watcher, int pid) {
+    for (int i = 0; i < 500; ++i) {
+        PgResult act = co_await watcher.exec("select count(*) from pg_stat_activity where pid = $1 and "
+                                             "wait_event = 'PgSleep'", Params::of(pid));
+        if (act.get<std::int64_t>(0, 0) == 1) {
+            co_return true;
+        }
+        co_await corio::sleep(10ms);
+    }
+    co_return false;
 }
 
 /// Whether awaiting a spawned task raises CancelledError.
@@ -583,42 +597,58 @@ TEST_F(PgConn, CancellingAQueryPipelinedBehindAnotherLeavesTheOtherAlone) {
 
 // The server drops a cancel request that reaches the backend before it begins the query (in a pipeline, right
 // after the query before it ended: the backend is still reading). The request is sent again each second until
-// the query ends. A query that swallows the first cancel request (it catches query_canceled) stands for that
-// case: one request alone left it running until cancel_timeout broke the connection. The postmaster signals
-// the backend twice for one request (the process, then its process group), so the second interrupt may come
-// after the first was caught: the function swallows every interrupt within half a second of the first, and
-// raises the one after.
+// the query ends. The proxy makes that loss at will: it drops the first cancel request and forwards the
+// second. (Before: one request alone left the query running until cancel_timeout broke the connection.)
 TEST_F(PgConn, ACancelRequestThatDoesNotEndTheQueryIsSentAgain) {
     run_bounded([&]() -> Task<void> {
-        auto c = co_await PgConnection::connect(unix_socket());
-        (void)co_await c->exec_once(
-            "create function pg_temp.swallows_one_cancel() returns text language plpgsql as $$ "
-            "declare first timestamptz; "
-            "begin begin perform pg_sleep(10); exception when query_canceled then null; end; "
-            "first := clock_timestamp(); "
-            "for i in 1..100 loop "
-            "  begin perform pg_sleep(10); return 'ended'; "
-            "  exception when query_canceled then "
-            "    if clock_timestamp() - first > interval '0.5 s' then raise; end if; "
-            "  end; "
-            "end loop; return 'ended'; end $$");
+        PgCancelDroppingProxy proxy(pg->port(), 1);
+        db::PgConfig via = tcp();
+        via.port = proxy.port();
+        auto c = co_await PgConnection::connect(via);
         auto watcher = co_await PgConnection::connect(unix_socket());
-        auto query = corio::spawn(c->exec("select pg_temp.swallows_one_cancel()"));
-        bool sleeping = false;  // inside the first sleep, where the function catches the cancel
-        for (int i = 0; i < 500 && !sleeping; ++i) {
-            co_await corio::sleep(10ms);
-            PgResult act = co_await watcher->exec("select count(*) from pg_stat_activity where pid = $1 and "
-                                                  "wait_event = 'PgSleep'", Params::of(c->backend_pid()));
-            sleeping = act.get<std::int64_t>(0, 0) == 1;
-        }
-        EXPECT_TRUE(sleeping);
+        auto query = corio::spawn(c->exec("select pg_sleep(10)"));
+        EXPECT_TRUE(co_await sleeping(*watcher, c->backend_pid()));
         auto start = steady_clock::now();
         query.cancel();
         EXPECT_TRUE(co_await raises_cancelled(query));
-        EXPECT_LT(steady_clock::now() - start, 4s);  // one second per request, not cancel_timeout (5 s)
+        auto took = steady_clock::now() - start;
+        EXPECT_GE(took, 900ms);  // the second request, a second after the first
+        EXPECT_LT(took, 4s);     // not cancel_timeout (5 s)
         EXPECT_EQ(c->statistics().cancels_sent, 2u);
+        EXPECT_EQ(proxy.cancels_dropped(), 1);
+        EXPECT_EQ(proxy.cancels_forwarded(), 1);
         EXPECT_FALSE(c->is_broken());
         EXPECT_EQ(co_await scalar(*c, "select 'reused'"), "reused");
+        c->close();
+        co_await proxy.stop();
+    }());
+}
+
+// A query no cancel request reaches (the proxy drops them all): past cancel_timeout after the first request,
+// the connection is given up as broken (the cancelled task is not held longer), never handed out as healthy.
+TEST_F(PgConn, AQueryNoCancelRequestEndsBreaksTheConnectionAfterCancelTimeout) {
+    run_bounded([&]() -> Task<void> {
+        PgCancelDroppingProxy proxy(pg->port(), -1);
+        db::PgConfig via = tcp();
+        via.port = proxy.port();
+        auto c = co_await PgConnection::connect(via, PgOptions{.cancel_timeout = 2500ms});
+        auto watcher = co_await PgConnection::connect(unix_socket());
+        auto query = corio::spawn(c->exec("select pg_sleep(10)"));
+        EXPECT_TRUE(co_await sleeping(*watcher, c->backend_pid()));
+        auto start = steady_clock::now();
+        query.cancel();
+        EXPECT_TRUE(co_await raises_cancelled(query));
+        auto took = steady_clock::now() - start;
+        EXPECT_GE(took, 2400ms);
+        EXPECT_LT(took, 6s);
+        EXPECT_GE(c->statistics().cancels_sent, 2u);  // at 0, 1 and 2 s (fewer if the loop was held up)
+        EXPECT_LE(c->statistics().cancels_sent, 3u);
+        EXPECT_EQ(proxy.cancels_dropped(), static_cast<int>(c->statistics().cancels_sent));
+        EXPECT_TRUE(c->is_broken());
+        int pid = c->backend_pid();
+        c->close();
+        co_await proxy.stop();
+        (void)co_await watcher->exec("select pg_terminate_backend($1)", Params::of(pid));  // still sleeping
     }());
 }
 

@@ -7,6 +7,7 @@
 #include <corio/db/db.hpp>
 
 #include "support/pg_fixture.hpp"
+#include "support/pg_proxy.hpp"
 #include "support/tls_certs.hpp"
 #include "support/test_support.hpp"
 
@@ -592,6 +593,33 @@ TEST_F(DbPg, CancellationMidQueryLeavesThePoolUsable) {
         EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
         EXPECT_EQ(db.statistics().opened, 1u);
         co_await db.close();
+    }());
+}
+
+// A query no cancel request reaches (a proxy drops them all): after cancel_timeout (5 s) its connection is
+// broken, and the pool closes it instead of handing it out again: the next query gets a new connection.
+TEST_F(DbPg, AConnectionBrokenByACancelThatNeverLandsIsNotHandedOutAgain) {
+    run_bounded([&]() -> Task<void> {
+        corio_test::PgCancelDroppingProxy proxy(pg->port(), -1);
+        auto db = co_await db::connect("postgresql://postgres@127.0.0.1:" + std::to_string(proxy.port()) +
+                                           "/postgres?sslmode=disable",
+                                       {.min_size = 1, .max_size = 1});
+        auto pid = (co_await db.query_one("select pg_backend_pid()")).get<std::int32_t>(0);
+        auto query = corio::spawn(db.query("select pg_sleep(10)"));
+        co_await corio::sleep(200ms);
+        query.cancel();
+        auto err = co_await error_of<corio::CancelledError>([](JoinHandle<db::Rows> h) -> Task<db::Rows> {
+            co_return co_await h;
+        }(std::move(query)));
+        EXPECT_NE(err, "<no error>");
+        EXPECT_GE(proxy.cancels_dropped(), 5);  // one a second until cancel_timeout
+        EXPECT_EQ(db.statistics().closed, 1u);
+        auto pid2 = (co_await db.query_one("select pg_backend_pid()")).get<std::int32_t>(0);
+        EXPECT_NE(pid2, pid);
+        EXPECT_EQ(db.statistics().opened, 2u);
+        co_await db.query("select pg_terminate_backend($1)", pid);  // still sleeping
+        co_await db.close();
+        co_await proxy.stop();
     }());
 }
 

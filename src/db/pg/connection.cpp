@@ -929,7 +929,7 @@ Task<void> PgConnection::abandon(Request& r) {
     constexpr auto k_again = std::chrono::seconds(1);
     const auto deadline = std::chrono::steady_clock::now() + m_options.cancel_timeout;
     for (;;) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());  // no request at the deadline
         if (left.count() <= 0) break;
         bool ended = true;
         try {
