@@ -27,7 +27,15 @@ namespace db = corio::db;
 
 namespace {
 
-class PgConn : public PgTest {};
+class PgConn : public PgTest {
+protected:
+    /// tcp() through `proxy`.
+    [[nodiscard]] db::PgConfig through(const PgCancelDroppingProxy& proxy) const {
+        db::PgConfig c = tcp();
+        c.port = proxy.port();
+        return c;
+    }
+};
 
 Task<std::string> scalar(PgConnection& c, std::string sql) {
     PgResult r = co_await c.exec_once(sql);
@@ -57,6 +65,17 @@ Task<bool> raises_cancelled(corio::JoinHandle<T>& task) {
         cancelled = true;
     }
     co_return cancelled;
+}
+
+/// Runs `select pg_sleep(10)` on `c`, waits until `watcher` sees it sleeping, cancels it, and returns how long
+/// the cancelled task took to end (expecting CancelledError).
+Task<steady_clock::duration> cancel_a_sleep(PgConnection& c, PgConnection& watcher) {
+    auto query = corio::spawn(c.exec("select pg_sleep(10)"));
+    EXPECT_TRUE(co_await sleeping(watcher, c.backend_pid()));
+    auto start = steady_clock::now();
+    query.cancel();
+    EXPECT_TRUE(co_await raises_cancelled(query));
+    co_return steady_clock::now() - start;
 }
 
 /// `select $1::type` with `v`, read back as T.
@@ -602,16 +621,9 @@ TEST_F(PgConn, CancellingAQueryPipelinedBehindAnotherLeavesTheOtherAlone) {
 TEST_F(PgConn, ACancelRequestThatDoesNotEndTheQueryIsSentAgain) {
     run_bounded([&]() -> Task<void> {
         PgCancelDroppingProxy proxy(pg->port(), 1);
-        db::PgConfig via = tcp();
-        via.port = proxy.port();
-        auto c = co_await PgConnection::connect(via);
+        auto c = co_await PgConnection::connect(through(proxy));
         auto watcher = co_await PgConnection::connect(unix_socket());
-        auto query = corio::spawn(c->exec("select pg_sleep(10)"));
-        EXPECT_TRUE(co_await sleeping(*watcher, c->backend_pid()));
-        auto start = steady_clock::now();
-        query.cancel();
-        EXPECT_TRUE(co_await raises_cancelled(query));
-        auto took = steady_clock::now() - start;
+        auto took = co_await cancel_a_sleep(*c, *watcher);
         EXPECT_GE(took, 900ms);  // the second request, a second after the first
         EXPECT_LT(took, 4s);     // not cancel_timeout (5 s)
         EXPECT_EQ(c->statistics().cancels_sent, 2u);
@@ -629,16 +641,9 @@ TEST_F(PgConn, ACancelRequestThatDoesNotEndTheQueryIsSentAgain) {
 TEST_F(PgConn, AQueryNoCancelRequestEndsBreaksTheConnectionAfterCancelTimeout) {
     run_bounded([&]() -> Task<void> {
         PgCancelDroppingProxy proxy(pg->port(), -1);
-        db::PgConfig via = tcp();
-        via.port = proxy.port();
-        auto c = co_await PgConnection::connect(via, PgOptions{.cancel_timeout = 2500ms});
+        auto c = co_await PgConnection::connect(through(proxy), PgOptions{.cancel_timeout = 2500ms});
         auto watcher = co_await PgConnection::connect(unix_socket());
-        auto query = corio::spawn(c->exec("select pg_sleep(10)"));
-        EXPECT_TRUE(co_await sleeping(*watcher, c->backend_pid()));
-        auto start = steady_clock::now();
-        query.cancel();
-        EXPECT_TRUE(co_await raises_cancelled(query));
-        auto took = steady_clock::now() - start;
+        auto took = co_await cancel_a_sleep(*c, *watcher);
         EXPECT_GE(took, 2400ms);
         EXPECT_LT(took, 6s);
         EXPECT_GE(c->statistics().cancels_sent, 2u);  // at 0, 1 and 2 s (fewer if the loop was held up)

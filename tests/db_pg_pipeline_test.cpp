@@ -22,18 +22,6 @@ namespace {
 
 class PgPipeline : public PgTest {};
 
-/// The SQLSTATE a task fails with ("" when it succeeds).
-template <class T>
-Task<std::string> sqlstate_of(Task<T> task) {
-    std::string state;
-    try {
-        (void)co_await std::move(task);
-    } catch (const db::DatabaseError& e) {
-        state = e.sqlstate();
-    }
-    co_return state;
-}
-
 Task<std::int64_t> count(PgConnection& c, std::string sql) {
     PgResult r = co_await c.exec_once(sql);
     co_return r.get<std::int64_t>(0, 0);

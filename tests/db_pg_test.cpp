@@ -34,12 +34,13 @@ using namespace corio;
 using corio_test::run_bounded;
 using corio_test::error_of;
 using corio_test::contains;
+using corio_test::joined;
+using corio_test::sqlstate_of;
 using corio_test::Postgres;
 
 namespace {
 
 class DbPg : public corio_test::PgTest {};
-
 
 template <class T>
 Task<T> echo(db::Pool db, std::string type, T v) {
@@ -343,18 +344,6 @@ TEST_F(DbPg, UniqueViolation) {
     }());
 }
 
-/// The SQLSTATE of the E a task raises; "<no error>" when it succeeds (another error propagates).
-template <class E, class T>
-Task<std::string> sqlstate_as(Task<T> task) {
-    std::string state = "<no error>";
-    try {
-        (void)co_await std::move(task);
-    } catch (const E& e) {
-        state = e.sqlstate();
-    }
-    co_return state;
-}
-
 // The common error classes come as their own types, with every field the server sent: a foreign key
 // (constraint, detail), a syntax error, an exception raised with a hint, a serialization failure (a row
 // updated under a repeatable-read transaction's snapshot) and a deadlock (two transactions locking two rows in
@@ -378,7 +367,7 @@ TEST_F(DbPg, TheCommonErrorClassesComeAsTheirOwnTypesWithTheirFields) {
             EXPECT_TRUE(contains(e.detail(), "(parent)=(7) is not present")) << e.detail();
         }
         EXPECT_TRUE(fk);
-        EXPECT_EQ(co_await sqlstate_as<db::SyntaxError>(db.query("selec 1")), "42601");
+        EXPECT_EQ(co_await sqlstate_of<db::SyntaxError>(db.query("selec 1")), "42601");
 
         bool raised = false;
         try {
@@ -399,7 +388,7 @@ TEST_F(DbPg, TheCommonErrorClassesComeAsTheirOwnTypesWithTheirFields) {
             co_await tx.execute("set transaction isolation level repeatable read");
             EXPECT_EQ((co_await tx.query_one("select v from ec_rows where id = 1")).get<int>(0), 0);
             co_await db.execute("update ec_rows set v = 1 where id = 1");  // another connection, committed
-            EXPECT_EQ(co_await sqlstate_as<db::SerializationFailure>(
+            EXPECT_EQ(co_await sqlstate_of<db::SerializationFailure>(
                           tx.execute("update ec_rows set v = 2 where id = 1")),
                       "40001");
             co_await tx.rollback();
@@ -415,7 +404,7 @@ TEST_F(DbPg, TheCommonErrorClassesComeAsTheirOwnTypesWithTheirFields) {
             co_await b.execute("update ec_rows set v = 20 where id = 2");
             // The victim rolls back at once, so that the other one gets the row it waits for.
             auto attempt = [](db::Transaction& tx, std::string sql) -> Task<std::string> {
-                std::string state = co_await sqlstate_as<db::DeadlockDetected>(tx.execute(sql));
+                std::string state = co_await sqlstate_of<db::DeadlockDetected>(tx.execute(sql));
                 if (state == "40P01") {
                     co_await tx.rollback();
                 }
@@ -456,10 +445,7 @@ TEST_F(DbPg, ATaskCancelledInsideATransactionLeavesItRolledBackAndTheConnectionR
         EXPECT_TRUE(co_await corio_test::eventually([&] { return inserted; }));
         co_await corio::sleep(50ms);  // into the sleep
         task.cancel();
-        auto err = co_await error_of<corio::CancelledError>([](JoinHandle<void> h) -> Task<int> {
-            co_await h;
-            co_return 0;
-        }(std::move(task)));
+        auto err = co_await error_of<corio::CancelledError>(joined(std::move(task)));
         EXPECT_NE(err, "<no error>");
         EXPECT_EQ((co_await db.query_one("select count(*)::int8 from ct")).get<std::int64_t>(0), 0);
         EXPECT_EQ((co_await db.query_one("select pg_backend_pid()")).get<std::int32_t>(0), pid);
@@ -583,9 +569,7 @@ TEST_F(DbPg, CancellationMidQueryLeavesThePoolUsable) {
         auto h = corio::spawn(db.query("select pg_sleep(10)"));
         co_await corio::sleep(200ms);
         h.cancel();
-        auto err = co_await error_of<corio::CancelledError>([](JoinHandle<db::Rows> h) -> Task<db::Rows> {
-            co_return co_await h;
-        }(std::move(h)));
+        auto err = co_await error_of<corio::CancelledError>(joined(std::move(h)));
         EXPECT_NE(err, "<no error>");
         // The same (only) connection answers at once.
         auto start = std::chrono::steady_clock::now();
@@ -608,9 +592,7 @@ TEST_F(DbPg, AConnectionBrokenByACancelThatNeverLandsIsNotHandedOutAgain) {
         auto query = corio::spawn(db.query("select pg_sleep(10)"));
         co_await corio::sleep(200ms);
         query.cancel();
-        auto err = co_await error_of<corio::CancelledError>([](JoinHandle<db::Rows> h) -> Task<db::Rows> {
-            co_return co_await h;
-        }(std::move(query)));
+        auto err = co_await error_of<corio::CancelledError>(joined(std::move(query)));
         EXPECT_NE(err, "<no error>");
         EXPECT_GE(proxy.cancels_dropped(), 5);  // one a second until cancel_timeout
         EXPECT_EQ(db.statistics().closed, 1u);
@@ -943,9 +925,7 @@ TEST_F(DbPg, AnAbandonedCopyLeavesNoBrokenConnectionInThePool) {
         for (int k = 0; k < 1000 && written < 10; ++k) co_await corio::sleep(5ms);  // well into the COPY
         EXPECT_GE(written, 10);
         writer.cancel();
-        auto cancelled = co_await error_of<corio::CancelledError>([](JoinHandle<void> h) -> Task<void> {
-            co_await h;
-        }(std::move(writer)));
+        auto cancelled = co_await error_of<corio::CancelledError>(joined(std::move(writer)));
         EXPECT_NE(cancelled, "<no error>");
         EXPECT_EQ(db.statistics().closed, 3u);
         // A reader abandoned after a few rows.
@@ -1351,9 +1331,7 @@ TEST_F(DbPgTls, ACancelledQueryOverTlsIsCancelledAndItsConnectionServesTheNext) 
         co_await corio::sleep(200ms);
         auto start = std::chrono::steady_clock::now();
         h.cancel();
-        auto err = co_await error_of<corio::CancelledError>([](JoinHandle<db::Rows> h) -> Task<db::Rows> {
-            co_return co_await h;
-        }(std::move(h)));
+        auto err = co_await error_of<corio::CancelledError>(joined(std::move(h)));
         EXPECT_NE(err, "<no error>");
         EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
         // The same encrypted session answers next.

@@ -21,6 +21,7 @@ using namespace corio;
 using corio_test::run_bounded;
 using corio_test::error_of;
 using corio_test::contains;
+using corio_test::joined;
 
 namespace {
 
@@ -44,13 +45,6 @@ struct TempDir {
 
 constexpr const char* k_slow_query =
     "with recursive c(x) as (select 1 union all select x + 1 from c where x < 4000000000) select count(*) from c";
-
-/// A spawned task's result, as a Task (to pass to error_of).
-template <class T>
-Task<T> joined(JoinHandle<T> handle) {
-    co_return co_await handle;
-}
-
 
 /// Stores `v` in an untyped column and reads it back as a T.
 template <class T>
@@ -1040,7 +1034,6 @@ TEST(DbSqlite, HandlesCopyAndEmptyHandlesFail) {
         EXPECT_EQ(copy.url(), db.url());
     }());
 }
-
 
 // A NUL byte in the SQL text: SQLite's parser stops there, leaving its tail at the NUL for ever; the script
 // loop prepared "nothing" at the same place again and again (the connection's thread spun for good, and the

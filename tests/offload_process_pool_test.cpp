@@ -45,37 +45,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
+using corio_test::eventually;
 using corio_test::run_bounded;
 
 // ---- helpers -------------------------------------------------------------------------------------------------
-
-// Polls `done` on the loop (sleeping 1 ms between looks) for at most 10 s; returns its last answer.
-template <class P>
-corio::Task<bool> eventually(P done) {
-    for (int i = 0; i < 10000; ++i) {
-        if (done()) co_return true;
-        co_await corio::sleep(1ms);
-    }
-    co_return done();
-}
-
-// Polls `done` on the loop (sleeping 1 ms between looks) for at most `bound`: whether it became true. For a
-// call that hangs without a fix, so that the test fails quickly instead of reaching its overall bound.
-template <class P>
-corio::Task<bool> finishes_within(std::chrono::milliseconds bound, P done) {
-    auto until = std::chrono::steady_clock::now() + bound;
-    while (!done() && std::chrono::steady_clock::now() < until) co_await corio::sleep(1ms);
-    co_return done();
-}
-
-int count_fds() {
-    int n = 0;
-    if (DIR* d = ::opendir("/proc/self/fd")) {
-        while (::readdir(d)) ++n;
-        ::closedir(d);
-    }
-    return n;
-}
 
 /// The descriptors this process has open now, without the one that lists them.
 std::set<int> open_fds() {
@@ -88,6 +61,8 @@ std::set<int> open_fds() {
     }
     return fds;
 }
+
+int count_fds() { return static_cast<int>(open_fds().size()); }
 
 bool process_exists(int pid) { return ::kill(pid, 0) == 0; }
 
@@ -555,7 +530,7 @@ TEST(ProcessPool, AShortCallsAnswerDoesNotWaitForTheLongCallAfterItInTheSameWork
         co_await corio::sleep(20ms);
         touch(dir.file("go first"));
         EXPECT_GT(co_await first, 0);
-        EXPECT_TRUE(co_await finishes_within(3s, [&] { return quick.done(); })) << "its answer waited for `slow`";
+        EXPECT_TRUE(co_await eventually([&] { return quick.done(); }, 3s)) << "its answer waited for `slow`";
         // `slow` ran behind `quick` in that worker (its start may come a moment after `quick`'s answer went out).
         EXPECT_TRUE(co_await eventually([&] { return file_exists(dir.file("started")); }));
         EXPECT_FALSE(slow.done());
@@ -943,7 +918,7 @@ TEST(ProcessPool, ACallWaitingToWriteBehindAHalfSentRequestGoesToAnotherWorkerIn
         EXPECT_THROW((void)co_await big, corio::CancelledError);
         touch(dir.file("go"));
         EXPECT_EQ(co_await first, pid);
-        if (!co_await finishes_within(3s, [&] { return behind.done(); })) {  // hung before the fix
+        if (!co_await eventually([&] { return behind.done(); }, 3s)) {  // hung before the fix
             ADD_FAILURE() << "the call behind the half-sent request never got its answer";
             behind.cancel();
             co_return;

@@ -45,4 +45,16 @@ protected:
     Postgres* pg = nullptr;
 };
 
+/// The SQLSTATE of the E a task raises, "" when it succeeds (another error propagates and fails the test).
+template <class E = corio::db::DatabaseError, class T>
+corio::Task<std::string> sqlstate_of(corio::Task<T> task) {
+    std::string state;
+    try {
+        (void)co_await std::move(task);
+    } catch (const E& e) {
+        state = e.sqlstate();
+    }
+    co_return state;
+}
+
 }  // namespace corio_test

@@ -20,13 +20,19 @@ T run_bounded(corio::Task<T> task, corio::RunOptions opts = {}) {
 /// Waits until `holds()` is true, looking each millisecond for at most `limit`; returns whether it became true.
 /// For a state another task or the server reaches (a query sent, N in flight): no fixed sleep to guess.
 template <class Pred>
-corio::Task<bool> eventually(Pred holds, std::chrono::milliseconds limit = 5s) {
+corio::Task<bool> eventually(Pred holds, std::chrono::milliseconds limit = 10s) {
     auto deadline = std::chrono::steady_clock::now() + limit;
     while (!holds()) {
-        if (std::chrono::steady_clock::now() >= deadline) co_return false;
+        if (std::chrono::steady_clock::now() >= deadline) co_return holds();
         co_await corio::sleep(1ms);
     }
     co_return true;
+}
+
+/// A spawned task's result, as a Task (to pass to error_of).
+template <class T>
+corio::Task<T> joined(corio::JoinHandle<T> handle) {
+    co_return co_await handle;
 }
 
 /// The message of the E a task raises, or "<no error>" when it succeeds (another exception propagates and
